@@ -1,0 +1,55 @@
+# spectrum — build and test.
+#
+#   make          builds bin/spectrum
+#   make test     go vet + every test (loads the models in ../shared/models)
+#   make bench    benchmarks (ratios against baselines measured in the same run)
+#   make env      prints the export lines for editors and plain `go` commands
+#
+# llama.cpp and ggml are compiled by cgo from the pinned github.com/ollama/ollama
+# module; their headers are found in the module cache, nothing is copied here.
+# CGO_CFLAGS/CGO_CXXFLAGS default to -O3 -march=native; for a binary that runs on
+# other x86-64 machines use e.g. `make CPUFLAGS=-march=x86-64-v3`.
+
+GO        ?= go
+CPUFLAGS  ?= -march=native
+OLLAMA_DIR := $(shell $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama 2>/dev/null)
+ifeq ($(OLLAMA_DIR),)
+OLLAMA_DIR := $(shell $(GO) mod download -json github.com/ollama/ollama 2>/dev/null | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+endif
+
+export CGO_ENABLED := 1
+export CGO_CPPFLAGS := -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
+CGO_CFLAGS   ?= -O3 $(CPUFLAGS)
+CGO_CXXFLAGS ?= -O3 $(CPUFLAGS)
+export CGO_CFLAGS
+export CGO_CXXFLAGS
+
+TESTFLAGS ?=
+FUZZTIME  ?= 10s
+
+.PHONY: all build test vet fuzz bench env clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/spectrum ./cmd/spectrum
+
+vet:
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test -timeout 30m $(TESTFLAGS) ./...
+	$(GO) test -run '^$$' -fuzz FuzzReadGGUF -fuzztime $(FUZZTIME) ./models
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+env:
+	@echo 'export CGO_ENABLED=1'
+	@echo "export CGO_CPPFLAGS='$(CGO_CPPFLAGS)'"
+	@echo "export CGO_CFLAGS='$(CGO_CFLAGS)'"
+	@echo "export CGO_CXXFLAGS='$(CGO_CXXFLAGS)'"
+
+clean:
+	rm -rf bin

@@ -1,0 +1,107 @@
+// Command spectrum is the command-line interface of the spectrum toolkit:
+// inspect, convert, quantize and run GGUF models, render Spectrum formats,
+// generate Spectrum Suite tasks, sample, evaluate and tune.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+
+	"github.com/charmbracelet/log"
+	"github.com/spf13/cobra"
+)
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	Threads   int
+	GPULayers int
+	LogLevel  string
+	Quiet     bool
+}
+
+// commandFactories is filled by each command file's init, so that adding a
+// command never needs an edit here.
+var commandFactories []func(*globalOptions) *cobra.Command
+
+func register(f func(*globalOptions) *cobra.Command) {
+	commandFactories = append(commandFactories, f)
+}
+
+func newRootCmd() (*cobra.Command, *globalOptions) {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:           "spectrum",
+		Short:         "Spectrum Tuning toolkit for local GGUF language models",
+		Long:          "spectrum runs, samples, evaluates and Spectrum-tunes GGUF language models with llama.cpp.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return g.setup()
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.IntVar(&g.Threads, "threads", 0, "CPU threads for llama.cpp (0: the number of cores; 1 for tiny models)")
+	pf.IntVar(&g.GPULayers, "gpu-layers", 0, "layers to offload to a GPU (-1: all)")
+	pf.StringVar(&g.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print only results (no progress, no logs below error)")
+	root.Flags().SortFlags = false
+
+	var cmds []*cobra.Command
+	for _, f := range commandFactories {
+		cmds = append(cmds, f(g))
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
+	root.AddCommand(cmds...)
+	return root, g
+}
+
+// setup validates the global flags and configures logging.
+func (g *globalOptions) setup() error {
+	if g.Threads < 0 {
+		return fmt.Errorf("--threads must be ≥ 1 (or 0 for the default), got %d", g.Threads)
+	}
+	if g.GPULayers < -1 {
+		return fmt.Errorf("--gpu-layers must be ≥ 0, or -1 for all layers, got %d", g.GPULayers)
+	}
+	lvl, err := log.ParseLevel(g.LogLevel)
+	if err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	if g.Quiet {
+		lvl = log.ErrorLevel
+	}
+	log.SetLevel(lvl)
+	log.SetOutput(os.Stderr)
+	return nil
+}
+
+// threads returns the thread count to use for a model with nParams parameters.
+func (g *globalOptions) threads(nParams uint64) int {
+	if g.Threads > 0 {
+		return g.Threads
+	}
+	// ggml's workers spin: for tiny models synchronisation costs more than the math.
+	if nParams > 0 && nParams < 20_000_000 {
+		return 1
+	}
+	return runtime.NumCPU()
+}
+
+func main() {
+	root, _ := newRootCmd()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "spectrum: interrupted")
+			os.Exit(130)
+		}
+		fmt.Fprintln(os.Stderr, "spectrum:", err)
+		os.Exit(1)
+	}
+}

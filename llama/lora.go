@@ -1,0 +1,112 @@
+package llama
+
+/*
+#include <stdlib.h>
+#include <llama.h>
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// Adapter is a LoRA adapter loaded for a Model. It is freed by Close or,
+// failing that, together with its model.
+type Adapter struct {
+	c     *C.struct_llama_adapter_lora
+	model *Model
+	path  string
+}
+
+// LoadAdapter loads a GGUF LoRA adapter (general.type = adapter) for m.
+// The adapter's architecture and tensor shapes must match the model.
+func LoadAdapter(m *Model, path string) (*Adapter, error) {
+	if m == nil || m.c == nil {
+		return nil, errors.New("llama: LoadAdapter on a closed model")
+	}
+	if err := checkModelFile(path); err != nil {
+		return nil, err
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	ca := C.llama_adapter_lora_init(m.c, cpath)
+	if ca == nil {
+		return nil, fmt.Errorf("llama: %s is not a LoRA adapter for this %s model (wrong architecture, tensor names or shapes; --log-level info shows llama.cpp's reason)", path, m.Architecture())
+	}
+	a := &Adapter{c: ca, model: m, path: path}
+	m.mu.Lock()
+	if m.adapters == nil {
+		m.adapters = map[*Adapter]struct{}{}
+	}
+	m.adapters[a] = struct{}{}
+	m.mu.Unlock()
+	return a, nil
+}
+
+// Path is the file the adapter was loaded from.
+func (a *Adapter) Path() string { return a.path }
+
+// Meta returns the adapter's metadata as text (e.g. "adapter.lora.alpha").
+func (a *Adapter) Meta() map[string]string {
+	out := map[string]string{}
+	if a.c == nil {
+		return out
+	}
+	n := int(C.llama_adapter_meta_count(a.c))
+	for i := 0; i < n; i++ {
+		k, _ := cString(func(buf *C.char, sz C.size_t) C.int32_t {
+			return C.llama_adapter_meta_key_by_index(a.c, C.int32_t(i), buf, sz)
+		})
+		v, _ := cString(func(buf *C.char, sz C.size_t) C.int32_t {
+			return C.llama_adapter_meta_val_str_by_index(a.c, C.int32_t(i), buf, sz)
+		})
+		out[k] = v
+	}
+	return out
+}
+
+// Close frees the adapter. Detach it from every context first.
+func (a *Adapter) Close() error {
+	if a == nil {
+		return nil
+	}
+	a.model.mu.Lock()
+	defer a.model.mu.Unlock()
+	if a.c != nil {
+		C.llama_adapter_lora_free(a.c)
+		a.c = nil
+		delete(a.model.adapters, a)
+	}
+	return nil
+}
+
+// SetAdapter attaches a to the context with the given scale (the effective
+// scale is scale·alpha/rank, as in PEFT), or changes its scale.
+func (c *Context) SetAdapter(a *Adapter, scale float32) error {
+	if a == nil || a.c == nil {
+		return errors.New("llama: SetAdapter with a closed adapter")
+	}
+	if a.model != c.model {
+		return errors.New("llama: adapter was loaded for another model")
+	}
+	if C.llama_set_adapter_lora(c.c, a.c, C.float(scale)) != 0 {
+		return fmt.Errorf("llama: could not attach adapter %s", a.path)
+	}
+	return nil
+}
+
+// RemoveAdapter detaches a from the context.
+func (c *Context) RemoveAdapter(a *Adapter) error {
+	if a == nil || a.c == nil {
+		return errors.New("llama: RemoveAdapter with a closed adapter")
+	}
+	if C.llama_rm_adapter_lora(c.c, a.c) != 0 {
+		return fmt.Errorf("llama: adapter %s is not attached", a.path)
+	}
+	return nil
+}
+
+// ClearAdapters detaches every adapter.
+func (c *Context) ClearAdapters() { C.llama_clear_adapter_lora(c.c) }

@@ -1,0 +1,109 @@
+package llama
+
+/*
+#include <stdlib.h>
+#include <llama.h>
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// SamplerParams describe a sampler chain. The stages run in the order
+// logit bias → top-k → top-p → min-p → temperature → draw. Zero values
+// disable a stage (TopK 0, TopP 0 or 1, MinP 0), so the zero SamplerParams
+// with Temp 1 samples from the model's untruncated distribution — what the
+// Spectrum coverage protocol asks for (llama.cpp's usual defaults are not
+// neutral). Temp ≤ 0 is greedy decoding.
+type SamplerParams struct {
+	Temp      float32
+	TopK      int
+	TopP      float32
+	MinP      float32
+	Seed      uint32
+	LogitBias map[Token]float32
+}
+
+// Sampler is a llama.cpp sampler chain. Use one per sequence; it is not safe
+// for concurrent use.
+type Sampler struct {
+	c *C.struct_llama_sampler
+}
+
+// NewSampler builds a sampler chain for model m.
+func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
+	switch {
+	case p.TopK < 0:
+		return nil, fmt.Errorf("llama: top-k %d must be ≥ 0 (0 disables it)", p.TopK)
+	case p.TopP < 0 || p.TopP > 1:
+		return nil, fmt.Errorf("llama: top-p %g must be in [0, 1]", p.TopP)
+	case p.MinP < 0 || p.MinP > 1:
+		return nil, fmt.Errorf("llama: min-p %g must be in [0, 1]", p.MinP)
+	}
+	Init()
+	cp := C.llama_sampler_chain_default_params()
+	cp.no_perf = true
+	chain := C.llama_sampler_chain_init(cp)
+	add := func(s *C.struct_llama_sampler) { C.llama_sampler_chain_add(chain, s) }
+	if len(p.LogitBias) > 0 {
+		keys := make([]Token, 0, len(p.LogitBias))
+		for t := range p.LogitBias {
+			if t < 0 || int(t) >= m.NVocab() {
+				C.llama_sampler_free(chain)
+				return nil, fmt.Errorf("llama: logit bias for token %d outside the vocabulary (%d)", t, m.NVocab())
+			}
+			keys = append(keys, t)
+		}
+		sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+		bias := make([]C.llama_logit_bias, len(keys))
+		for i, t := range keys {
+			bias[i] = C.llama_logit_bias{token: C.llama_token(t), bias: C.float(p.LogitBias[t])}
+		}
+		add(C.llama_sampler_init_logit_bias(C.int32_t(m.NVocab()), C.int32_t(len(bias)), &bias[0]))
+	}
+	if p.Temp <= 0 {
+		add(C.llama_sampler_init_greedy())
+		return &Sampler{c: chain}, nil
+	}
+	if p.TopK > 0 {
+		add(C.llama_sampler_init_top_k(C.int32_t(p.TopK)))
+	}
+	if p.TopP > 0 && p.TopP < 1 {
+		add(C.llama_sampler_init_top_p(C.float(p.TopP), 1))
+	}
+	if p.MinP > 0 {
+		add(C.llama_sampler_init_min_p(C.float(p.MinP), 1))
+	}
+	if p.Temp != 1 {
+		add(C.llama_sampler_init_temp(C.float(p.Temp)))
+	}
+	add(C.llama_sampler_init_dist(C.uint32_t(p.Seed)))
+	return &Sampler{c: chain}, nil
+}
+
+// Sample draws a token from the i-th output of ctx's last Decode and
+// accepts it into the chain's state.
+func (s *Sampler) Sample(ctx *Context, i int) (Token, error) {
+	if s.c == nil {
+		return NoToken, errors.New("llama: Sample on a closed sampler")
+	}
+	if C.llama_get_logits_ith(ctx.c, C.int32_t(i)) == nil {
+		return NoToken, fmt.Errorf("llama: no logits for batch index %d", i)
+	}
+	return Token(C.llama_sampler_sample(s.c, ctx.c, C.int32_t(i))), nil
+}
+
+// Reset clears the chain's state (the draw's RNG keeps its position).
+func (s *Sampler) Reset() { C.llama_sampler_reset(s.c) }
+
+// Close frees the sampler.
+func (s *Sampler) Close() error {
+	if s != nil && s.c != nil {
+		C.llama_sampler_free(s.c)
+		s.c = nil
+	}
+	return nil
+}
