@@ -114,34 +114,34 @@ func TestGoldenSpectrumColon(t *testing.T) {
 var referenceExamples = []struct {
 	name   string
 	family Family // FamilyNone: colon
-	pat    int // index in patterns
+	pat    int    // index in patterns
 	gen    bool
 	want   string
 	prefix bool
 }{
 	{
 		name: "Gemma, description + inputs, start_generation=True", family: FamilyGemma3, gen: true,
-		pat: 0,
+		pat:  0,
 		want: "<start_of_turn>description\nDESC<end_of_turn>\n<start_of_turn>input\nIN1<end_of_turn>\n<start_of_turn>output\n§OUT1<end_of_turn>§\n<start_of_turn>input\nIN2<end_of_turn>\n<start_of_turn>output\n§OUT2<end_of_turn>§\n<start_of_turn>output\n",
 	},
 	{
 		name: "Gemma, outputs only (no description) — first output unscored", family: FamilyGemma3, gen: true,
-		pat: 1,
+		pat:  1,
 		want: "<start_of_turn>output\nOUT1<end_of_turn>\n<start_of_turn>output\n§OUT2<end_of_turn>§\n<start_of_turn>output\n",
 	},
 	{
 		name: "Qwen3", family: FamilyChatML, gen: true, prefix: true,
-		pat: 0,
+		pat:  0,
 		want: "<|im_start|>description\nDESC<|im_end|>\n<|im_start|>input\nIN1<|im_end|>\n<|im_start|>output\n§OUT1<|im_end|>§\n",
 	},
 	{
 		name: "Llama-3.1", family: FamilyLlama3, gen: true, prefix: true,
-		pat: 0,
+		pat:  0,
 		want: "<|start_header_id|>description<|end_header_id|>\n\nDESC<|eot_id|><|start_header_id|>input<|end_header_id|>\n\nIN1<|eot_id|><|start_header_id|>output<|end_header_id|>\n\n§OUT1<|eot_id|>§<|start_header_id|>input<|end_header_id|>\n\n",
 	},
 	{
 		name: "colon", gen: true,
-		pat: 0,
+		pat:  0,
 		want: "Description: DESC\n\nInput: IN1\n\nOutput:§ OUT1\n\n§Input: IN2\n\nOutput:§ OUT2\n\n§Output:",
 	},
 }
