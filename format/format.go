@@ -29,6 +29,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/spectrumkit/spectrum/models"
 )
 
 // Roles of Spectrum messages.
@@ -75,16 +77,17 @@ type Format interface {
 	StopString() string
 }
 
-// Family is a model family, i.e. which turn tokens the model knows.
-type Family string
+// Family is a model family, i.e. which turn tokens the model knows; the
+// models package detects it from a GGUF (models.Info.Family).
+type Family = models.Family
 
-// Model families. The values match the models package's.
+// Model families.
 const (
-	FamilyNone   Family = ""
-	FamilyGemma3 Family = "gemma3"
-	FamilyChatML Family = "chatml"
-	FamilyLlama3 Family = "llama3"
-	FamilyPhi3   Family = "phi3"
+	FamilyNone   = models.FamilyNone
+	FamilyGemma3 = models.FamilyGemma3
+	FamilyChatML = models.FamilyChatML
+	FamilyLlama3 = models.FamilyLlama3
+	FamilyPhi3   = models.FamilyPhi3
 )
 
 // Families lists the known families (FamilyNone excluded).
