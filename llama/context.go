@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"sync"
 	"unsafe"
 )
 
@@ -25,6 +27,10 @@ type ContextParams struct {
 	// KVType is the KV cache element type: "f16" (default), "f32", "q8_0",
 	// "q4_0". F32 makes batched and token-by-token decoding agree to ~1e-6.
 	KVType string
+	// LoRA prepares the context for SetAdapter. llama.cpp (this version)
+	// reuses a compute graph across decodes even when the set of adapters
+	// changed, so such contexts rebuild the graph on every decode instead.
+	LoRA bool
 	// UnifiedKV shares one KV buffer between sequences, so that SeqCp is a
 	// metadata-only copy (best for many completions of one prompt).
 	UnifiedKV bool
@@ -38,6 +44,11 @@ type Context struct {
 	nVocab int
 	nBatch int
 	nSeq   int
+	lora   bool
+
+	// outputs marks the batch indices of the last successful Decode that
+	// have logits: llama.cpp (built without NDEBUG) aborts on any other.
+	outputs []bool
 }
 
 // NewContext creates a decoding context.
@@ -102,11 +113,34 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 	default:
 		return nil, fmt.Errorf("llama: KV cache type %q: want f16, f32, q8_0 or q4_0", p.KVType)
 	}
-	cc := C.llama_init_from_model(m.c, cp)
+	cc := initContext(m.c, cp, p.LoRA)
 	if cc == nil {
 		return nil, fmt.Errorf("llama: could not create a context (n_ctx %d, n_batch %d, n_seq_max %d) for %s", nctx, nbatch, nseq, m.path)
 	}
-	return &Context{c: cc, model: m, nVocab: m.NVocab(), nBatch: int(C.llama_n_batch(cc)), nSeq: nseq}, nil
+	return &Context{c: cc, model: m, nVocab: m.NVocab(), nBatch: int(C.llama_n_batch(cc)), nSeq: nseq, lora: p.LoRA}, nil
+}
+
+// envMu serialises the environment switch initContext makes.
+var envMu sync.Mutex
+
+// initContext creates a llama context, with graph reuse off when noReuse is
+// set: llama.cpp reads that switch only from the environment.
+func initContext(m *C.struct_llama_model, cp C.struct_llama_context_params, noReuse bool) *C.struct_llama_context {
+	if !noReuse {
+		return C.llama_init_from_model(m, cp)
+	}
+	envMu.Lock()
+	defer envMu.Unlock()
+	old, had := os.LookupEnv("LLAMA_GRAPH_REUSE_DISABLE")
+	os.Setenv("LLAMA_GRAPH_REUSE_DISABLE", "1")
+	defer func() {
+		if had {
+			os.Setenv("LLAMA_GRAPH_REUSE_DISABLE", old)
+		} else {
+			os.Unsetenv("LLAMA_GRAPH_REUSE_DISABLE")
+		}
+	}()
+	return C.llama_init_from_model(m, cp)
 }
 
 // Close frees the context.
@@ -155,8 +189,12 @@ func (c *Context) Decode(b *Batch) error {
 		return fmt.Errorf("llama: batch of %d tokens exceeds the context's n_batch %d", b.n, c.nBatch)
 	}
 	b.c.n_tokens = C.int32_t(b.n)
+	c.outputs = c.outputs[:0]
 	switch r := C.llama_decode(c.c, b.c); {
 	case r == 0:
+		for _, l := range b.logits[:b.n] {
+			c.outputs = append(c.outputs, l != 0)
+		}
 		return nil
 	case r == 1:
 		return ErrNoKVSlot
@@ -167,11 +205,16 @@ func (c *Context) Decode(b *Batch) error {
 	}
 }
 
-// Logits returns the logits of the i-th output of the last Decode: i is the
-// index of a token in the batch that was added with logits=true (negative i
-// counts from the end). The slice aliases llama.cpp's buffer: it is valid
-// only until the next Decode, and must not be modified.
+// HasLogits reports whether the last Decode computed logits for batch index i.
+func (c *Context) HasLogits(i int) bool { return i >= 0 && i < len(c.outputs) && c.outputs[i] }
+
+// Logits returns the logits of the i-th token of the last decoded batch,
+// which must have been added with logits=true. The slice aliases llama.cpp's
+// buffer: it is valid only until the next Decode, and must not be modified.
 func (c *Context) Logits(i int) ([]float32, error) {
+	if !c.HasLogits(i) {
+		return nil, fmt.Errorf("llama: no logits for batch index %d (was it added with logits=true?)", i)
+	}
 	p := C.llama_get_logits_ith(c.c, C.int32_t(i))
 	if p == nil {
 		return nil, fmt.Errorf("llama: no logits for batch index %d (was it added with logits=true?)", i)
@@ -233,7 +276,9 @@ func logSumExpArgmax(x []float32) (float64, int) {
 }
 
 // MemoryClear empties the KV memory of every sequence.
-func (c *Context) MemoryClear() { C.llama_memory_clear(C.llama_get_memory(c.c), true) }
+func (c *Context) MemoryClear() {
+	C.llama_memory_clear(C.llama_get_memory(c.c), true)
+}
 
 // SeqRm removes the positions [p0, p1) of seq (p1 < 0: to the end; seq < 0:
 // every sequence). It reports false when a partial removal is impossible.

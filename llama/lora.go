@@ -91,6 +91,9 @@ func (c *Context) SetAdapter(a *Adapter, scale float32) error {
 	if a.model != c.model {
 		return errors.New("llama: adapter was loaded for another model")
 	}
+	if !c.lora {
+		return errors.New("llama: this context was created without ContextParams.LoRA, so it cannot attach adapters")
+	}
 	if C.llama_set_adapter_lora(c.c, a.c, C.float(scale)) != 0 {
 		return fmt.Errorf("llama: could not attach adapter %s", a.path)
 	}

@@ -90,7 +90,7 @@ func (s *Sampler) Sample(ctx *Context, i int) (Token, error) {
 	if s.c == nil {
 		return NoToken, errors.New("llama: Sample on a closed sampler")
 	}
-	if C.llama_get_logits_ith(ctx.c, C.int32_t(i)) == nil {
+	if !ctx.HasLogits(i) {
 		return NoToken, fmt.Errorf("llama: no logits for batch index %d", i)
 	}
 	return Token(C.llama_sampler_sample(s.c, ctx.c, C.int32_t(i))), nil

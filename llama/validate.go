@@ -1,18 +1,16 @@
 package llama
 
 import (
-	"fmt"
-	"os"
+	"github.com/spectrumkit/spectrum/models"
 )
 
-// validateGGUF: TEMPORARY until models.Open lands.
+// validateGGUF parses the header, metadata and tensor table in pure Go and
+// checks every count, type and offset against the file size: llama.cpp
+// aborts the whole process on some malformed files.
 func validateGGUF(path string) error {
-	b, err := os.ReadFile(path)
+	f, err := models.Open(path)
 	if err != nil {
 		return err
 	}
-	if len(b) < 4 || string(b[:4]) != "GGUF" {
-		return fmt.Errorf("llama: %s is not a GGUF file", path)
-	}
-	return nil
+	return f.Close()
 }
