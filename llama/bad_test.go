@@ -64,6 +64,9 @@ func TestBadModelFiles(t *testing.T) {
 			m.Close()
 			t.Fatal("a GGUF with no tensors loaded as a full model")
 		}
+		if !strings.Contains(err.Error(), "vocabulary-only") {
+			t.Errorf("error %q does not say the file is vocabulary-only", err)
+		}
 	})
 }
 

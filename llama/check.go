@@ -7,7 +7,7 @@ import (
 
 // checkModelFile rejects files llama.cpp would abort on or fail obscurely
 // with, before llama.cpp opens them.
-func checkModelFile(path string) error {
+func checkModelFile(path string, needWeights bool) error {
 	st, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("llama: %w", err)
@@ -15,5 +15,5 @@ func checkModelFile(path string) error {
 	if st.IsDir() {
 		return fmt.Errorf("llama: %s is a directory, not a GGUF file", path)
 	}
-	return validateGGUF(path)
+	return validateGGUF(path, needWeights)
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spectrumkit/spectrum/models"
 )
 
 // sharedModels is the folder of offline test models beside the checkout.
@@ -311,5 +313,26 @@ func TestChatTemplate(t *testing.T) {
 	}
 	if id, ok := m.TokenID("<|assistant|>"); !ok || !m.IsControl(id) && id < 32000 {
 		t.Errorf("TokenID(<|assistant|>) = %d, %v", id, ok)
+	}
+}
+
+// TestGreedyConvertedLlama2c: the GGUF our converter writes from the
+// llama2.c checkpoint generates the same golden text.
+func TestGreedyConvertedLlama2c(t *testing.T) {
+	want, err := os.ReadFile(modelPath(t, "stories260K.greedy200.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "converted.gguf")
+	if _, err := models.ConvertLlama2c(modelPath(t, "stories260K.bin"), modelPath(t, "tok512.bin"), out, models.Llama2cOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(out, ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := greedyText(t, m, 200); got != " "+string(want) {
+		t.Fatalf("converted model, greedy 200 tokens:\n got %q\nwant %q", got, " "+string(want))
 	}
 }

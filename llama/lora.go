@@ -26,7 +26,7 @@ func LoadAdapter(m *Model, path string) (*Adapter, error) {
 	if m == nil || m.c == nil {
 		return nil, errors.New("llama: LoadAdapter on a closed model")
 	}
-	if err := checkModelFile(path); err != nil {
+	if err := checkModelFile(path, true); err != nil {
 		return nil, err
 	}
 	cpath := C.CString(path)

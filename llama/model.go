@@ -60,7 +60,7 @@ func spectrumGoProgress(p C.float, ud unsafe.Pointer) C._Bool {
 // LoadModel loads a GGUF model. The file is validated in pure Go first, so a
 // missing, truncated or corrupt file is an error rather than an abort.
 func LoadModel(path string, p ModelParams) (*Model, error) {
-	if err := checkModelFile(path); err != nil {
+	if err := checkModelFile(path, !p.VocabOnly); err != nil {
 		return nil, err
 	}
 	Init()

@@ -55,7 +55,7 @@ func Quantize(in, out, typ string, p QuantizeParams) error {
 	if !ok {
 		return fmt.Errorf("llama: unknown quantization type %q (one of: %s)", typ, strings.Join(QuantTypes(), ", "))
 	}
-	if err := checkModelFile(in); err != nil {
+	if err := checkModelFile(in, true); err != nil {
 		return err
 	}
 	if same, err := samePath(in, out); err != nil {

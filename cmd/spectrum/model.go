@@ -1,0 +1,406 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spectrumkit/spectrum/llama"
+	"github.com/spectrumkit/spectrum/models"
+)
+
+func init() {
+	register(newInfoCmd)
+	register(newTokenizeCmd)
+	register(newGenerateCmd)
+	register(newQuantizeCmd)
+	register(newDevicesCmd)
+}
+
+// checkThreads rejects an explicit --threads below 1 (0 is only the
+// unset default, meaning automatic).
+func (g *globalOptions) checkThreads(cmd *cobra.Command) error {
+	if f := cmd.Flags().Lookup("threads"); f != nil && f.Changed && g.Threads < 1 {
+		return fmt.Errorf("--threads must be ≥ 1, got %d (leave it out for the automatic choice)", g.Threads)
+	}
+	return nil
+}
+
+// loadModel loads a GGUF model with the global GPU setting.
+func (g *globalOptions) loadModel(path string, vocabOnly bool) (*llama.Model, error) {
+	return llama.LoadModel(path, llama.ModelParams{GPULayers: g.GPULayers, VocabOnly: vocabOnly})
+}
+
+// modelInfoJSON is the stable JSON shape of `spectrum info --json`.
+type modelInfoJSON struct {
+	Path              string            `json:"path"`
+	Architecture      string            `json:"architecture"`
+	Name              string            `json:"name"`
+	Family            string            `json:"family"`
+	Params            uint64            `json:"params"`
+	TensorBytes       uint64            `json:"tensor_bytes"`
+	FileType          string            `json:"file_type"`
+	TensorTypes       map[string]int    `json:"tensor_types"`
+	ContextLength     uint64            `json:"context_length"`
+	EmbeddingLength   uint64            `json:"embedding_length"`
+	FeedForwardLength uint64            `json:"feed_forward_length"`
+	BlockCount        uint64            `json:"block_count"`
+	HeadCount         uint64            `json:"head_count"`
+	HeadCountKV       uint64            `json:"head_count_kv"`
+	VocabSize         int               `json:"vocab_size"`
+	Tokenizer         string            `json:"tokenizer"`
+	SpecialTokens     map[string]*int   `json:"special_tokens"`
+	AddBOS            bool              `json:"add_bos"`
+	ChatTemplate      string            `json:"chat_template"`
+	Extra             map[string]string `json:"llama_cpp,omitempty"`
+}
+
+func newInfoCmd(g *globalOptions) *cobra.Command {
+	var asJSON, load bool
+	cmd := &cobra.Command{
+		Use:   "info MODEL.gguf",
+		Short: "Show what a GGUF model is (architecture, size, tokenizer, chat family)",
+		Long: `info reads a GGUF file's metadata and tensor table in pure Go (no weights are
+loaded) and prints a summary; --load also loads it with llama.cpp and reports
+its own description and where the layers live.`,
+		Example: `  spectrum info ../shared/models/stories260K.gguf
+  spectrum info --json model.gguf | jq .family`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := models.ReadInfo(args[0])
+			if err != nil {
+				return err
+			}
+			out := infoJSON(in)
+			if load {
+				m, err := g.loadModel(args[0], false)
+				if err != nil {
+					return err
+				}
+				defer m.Close()
+				out.Extra = map[string]string{
+					"description": m.Description(),
+					"size_bytes":  fmt.Sprint(m.Size()),
+					"gpu_layers":  gpuLayersText(g.GPULayers, m.NLayer()),
+					"system_info": llama.SystemInfo(),
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			return printInfo(cmd.OutOrStdout(), out)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.Flags().BoolVar(&load, "load", false, "also load the model with llama.cpp")
+	return cmd
+}
+
+func gpuLayersText(req, nLayer int) string {
+	if !llama.SupportsGPUOffload() || req == 0 {
+		return fmt.Sprintf("0 of %d (all on the CPU)", nLayer)
+	}
+	if req < 0 || req > nLayer {
+		req = nLayer
+	}
+	return fmt.Sprintf("%d of %d on the GPU", req, nLayer)
+}
+
+func infoJSON(in *models.Info) modelInfoJSON {
+	tt := map[string]int{}
+	for _, s := range in.TensorTypes {
+		tt[s.Type.String()] = s.Tensors
+	}
+	tok := func(id int) *int {
+		if id < 0 {
+			return nil
+		}
+		return &id
+	}
+	ft := in.FileTypeName
+	if ft == "" && in.FileType >= 0 {
+		ft = fmt.Sprint(in.FileType)
+	}
+	return modelInfoJSON{
+		Path: in.Path, Architecture: in.Architecture, Name: in.Name, Family: string(in.Family),
+		Params: in.Params, TensorBytes: in.TensorBytes, FileType: ft, TensorTypes: tt,
+		ContextLength: in.ContextLength, EmbeddingLength: in.EmbeddingLength, FeedForwardLength: in.FeedForwardLength,
+		BlockCount: in.BlockCount, HeadCount: in.HeadCount, HeadCountKV: in.HeadCountKV, VocabSize: in.VocabSize,
+		Tokenizer:     in.TokenizerModel,
+		SpecialTokens: map[string]*int{"bos": tok(in.BOS), "eos": tok(in.EOS), "eot": tok(in.EOT), "pad": tok(in.PAD), "unk": tok(in.UNK)},
+		AddBOS:        in.AddBOS, ChatTemplate: in.ChatTemplate,
+	}
+}
+
+func printInfo(w io.Writer, o modelInfoJSON) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
+	row("path", o.Path)
+	row("architecture", o.Architecture)
+	row("name", o.Name)
+	fam := o.Family
+	if fam == "" {
+		fam = "none (no chat turn tokens; the colon format applies)"
+	}
+	row("chat family", fam)
+	row("parameters", humanCount(o.Params))
+	row("tensor bytes", humanBytes(o.TensorBytes))
+	row("file type", o.FileType)
+	var types []string
+	for k, v := range o.TensorTypes {
+		types = append(types, fmt.Sprintf("%s×%d", k, v))
+	}
+	sort.Strings(types)
+	row("tensor types", strings.Join(types, " "))
+	row("context length", o.ContextLength)
+	row("embedding", o.EmbeddingLength)
+	row("feed forward", o.FeedForwardLength)
+	row("layers", o.BlockCount)
+	row("heads / kv heads", fmt.Sprintf("%d / %d", o.HeadCount, o.HeadCountKV))
+	row("vocabulary", fmt.Sprintf("%d (%s)", o.VocabSize, o.Tokenizer))
+	var sp []string
+	for _, k := range []string{"bos", "eos", "eot", "pad", "unk"} {
+		if id := o.SpecialTokens[k]; id != nil {
+			sp = append(sp, fmt.Sprintf("%s=%d", k, *id))
+		}
+	}
+	row("special tokens", strings.Join(sp, " "))
+	row("adds BOS", o.AddBOS)
+	tmpl := "none"
+	if o.ChatTemplate != "" {
+		tmpl = fmt.Sprintf("%d characters", len(o.ChatTemplate))
+	}
+	row("chat template", tmpl)
+	keys := make([]string, 0, len(o.Extra))
+	for k := range o.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		row("llama.cpp "+strings.ReplaceAll(k, "_", " "), o.Extra[k])
+	}
+	return tw.Flush()
+}
+
+func humanCount(n uint64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB (%d)", float64(n)/1e9, n)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM (%d)", float64(n)/1e6, n)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK (%d)", float64(n)/1e3, n)
+	}
+	return fmt.Sprint(n)
+}
+
+func humanBytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func newTokenizeCmd(g *globalOptions) *cobra.Command {
+	var noSpecial, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "tokenize MODEL.gguf TEXT",
+		Short: "Show the tokens of a text (ids and pieces)",
+		Long: `tokenize prints one token per line: its id and its piece. By default BOS is
+added as the model's tokenizer does and special-token texts such as
+<|im_start|> become their ids; --no-special turns both off.`,
+		Example: `  spectrum tokenize ../shared/models/stories260K.gguf "Once upon a time"
+  spectrum tokenize --json model.gguf "<|im_start|>user"`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := g.loadModel(args[0], true)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			ids, err := m.Tokenize(args[1], !noSpecial, !noSpecial)
+			if err != nil {
+				return err
+			}
+			w := bufio.NewWriter(cmd.OutOrStdout())
+			defer w.Flush()
+			if asJSON {
+				pieces := make([]string, len(ids))
+				for i, id := range ids {
+					pieces[i] = m.TokenToPiece(id)
+				}
+				return json.NewEncoder(w).Encode(map[string]any{"ids": ids, "pieces": pieces})
+			}
+			for _, id := range ids {
+				fmt.Fprintf(w, "%6d  %q\n", id, m.TokenToPiece(id))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&noSpecial, "no-special", false, "add no BOS and treat special-token texts as plain text")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"ids": […], "pieces": […]}`)
+	return cmd
+}
+
+func newGenerateCmd(g *globalOptions) *cobra.Command {
+	var (
+		prompt string
+		n      int
+		sp     llama.SamplerParams
+		seed   uint32
+		nctx   int
+	)
+	cmd := &cobra.Command{
+		Use:   "generate MODEL.gguf",
+		Short: "Generate text from a prompt (streams to stdout)",
+		Long: `generate tokenizes the prompt (BOS added as the model does, special-token
+texts parsed), then samples up to -n tokens and streams them to stdout. It
+stops early at an end-of-generation token. --temp 0 is greedy decoding.`,
+		Example: `  spectrum generate ../shared/models/stories260K.gguf -n 200 --temp 0
+  spectrum generate model.gguf -p "Once upon a time" -n 64 --temp 0.8 --seed 1`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.checkThreads(cmd); err != nil {
+				return err
+			}
+			if n < 1 {
+				return fmt.Errorf("-n must be ≥ 1, got %d", n)
+			}
+			if nctx < 0 {
+				return fmt.Errorf("--ctx must be ≥ 0, got %d", nctx)
+			}
+			m, err := g.loadModel(args[0], false)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			toks, err := m.Tokenize(prompt, true, true)
+			if err != nil {
+				return err
+			}
+			if len(toks) == 0 {
+				if m.BOS() == llama.NoToken {
+					return fmt.Errorf("empty prompt and %s has no BOS token to start from", args[0])
+				}
+				toks = []llama.Token{m.BOS()}
+			}
+			if nctx == 0 {
+				nctx = len(toks) + n
+			}
+			ctx, err := llama.NewContext(m, llama.ContextParams{NCtx: nctx, NBatch: min(max(len(toks), 32), 2048), Threads: g.threads(m.NParams())})
+			if err != nil {
+				return err
+			}
+			defer ctx.Close()
+			sp.Seed = seed
+			s, err := llama.NewSampler(m, sp)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			w := bufio.NewWriter(cmd.OutOrStdout())
+			defer w.Flush()
+			pending := 0
+			_, err = ctx.Generate(cmd.Context(), toks, llama.GenerateParams{MaxTokens: n, Sampler: s}, func(t llama.Token) bool {
+				w.WriteString(m.TokenToPiece(t))
+				if pending++; pending%8 == 0 {
+					w.Flush()
+				}
+				return true
+			})
+			if err != nil {
+				return err
+			}
+			return w.WriteByte('\n')
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&prompt, "prompt", "p", "", "prompt text (empty: start from BOS)")
+	f.IntVarP(&n, "n", "n", 128, "tokens to generate")
+	f.Float32Var(&sp.Temp, "temp", 0.8, "temperature (0: greedy)")
+	f.IntVar(&sp.TopK, "top-k", 0, "keep the k most likely tokens (0: off)")
+	f.Float32Var(&sp.TopP, "top-p", 1, "nucleus sampling mass (1: off)")
+	f.Float32Var(&sp.MinP, "min-p", 0, "drop tokens below this fraction of the top probability (0: off)")
+	f.Uint32Var(&seed, "seed", 1, "random seed")
+	f.IntVar(&nctx, "ctx", 0, "context size (0: prompt + n)")
+	return cmd
+}
+
+func newQuantizeCmd(g *globalOptions) *cobra.Command {
+	var pure bool
+	cmd := &cobra.Command{
+		Use:   "quantize IN.gguf OUT.gguf TYPE",
+		Short: "Quantize a GGUF model with llama.cpp's quantizer",
+		Long: `quantize writes a quantized copy of a model (the input is never modified; the
+output appears only when complete). TYPE is one of: ` + strings.Join(llama.QuantTypes(), ", ") + `.
+Matrix rows must be multiples of the type's block size (32 for q8_0/q4_0, 256
+for k-quants).`,
+		Example: `  spectrum quantize model-f32.gguf model-q8_0.gguf q8_0
+  spectrum quantize model-f16.gguf model-q4_k_m.gguf q4_k_m`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.checkThreads(cmd); err != nil {
+				return err
+			}
+			if err := llama.Quantize(args[0], args[1], args[2], llama.QuantizeParams{Threads: g.Threads, Pure: pure}); err != nil {
+				return err
+			}
+			st, err := os.Stat(args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\n", args[1], strings.ToLower(args[2]), humanBytes(uint64(st.Size())))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&pure, "pure", false, "quantize every matrix to TYPE (no higher-precision output/embedding)")
+	return cmd
+}
+
+func newDevicesCmd(g *globalOptions) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "devices",
+		Short: "List the compute devices llama.cpp can use",
+		Long: `devices lists every ggml device: the CPU backend compiled in, and GPU backends
+loaded at run time from $SPECTRUM_BACKEND_PATH or <dir of the executable>/lib
+and <dir of the executable>/../lib (see make cuda).`,
+		Example: `  spectrum devices
+  SPECTRUM_BACKEND_PATH=/opt/spectrum/lib spectrum devices --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			devs := llama.Devices()
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(devs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tTYPE\tMEMORY\tDESCRIPTION")
+			for _, d := range devs {
+				mem := "-"
+				if d.MemoryTotal > 0 {
+					mem = fmt.Sprintf("%s free of %s", humanBytes(d.MemoryFree), humanBytes(d.MemoryTotal))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Name, d.Type, mem, d.Description)
+			}
+			tw.Flush()
+			fmt.Fprintln(cmd.OutOrStdout(), "system:", llama.SystemInfo())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
