@@ -152,7 +152,7 @@ func read(r io.ReaderAt, size int64, path string) (*File, error) {
 	if size < 0 {
 		return nil, &FormatError{Path: path, Kind: ErrInvalid, Msg: fmt.Sprintf("negative file size %d", size)}
 	}
-	d := &decoder{br: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<16), size: size, path: path}
+	d := &decoder{br: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), int(min(max(size, 16), 1<<16))), size: size, path: path}
 	f := &File{Path: path, Size: size, r: r}
 
 	// Header.
