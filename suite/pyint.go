@@ -19,12 +19,13 @@ func pyStrip(s string) string { return strings.TrimFunc(s, pyIsSpace) }
 // pyMaxStrDigits is Python's default sys.get_int_max_str_digits().
 const pyMaxStrDigits = 4300
 
-// pyInt parses s like Python's int(s): surrounding whitespace allowed, an
+// pyInt parses s like Python's int(s): surrounding whitespace allowed (Unicode
+// White_Space; unlike str.strip, int() does not skip U+001C–U+001F), an
 // optional sign, decimal digits of any script (Unicode Nd), single underscores
 // between digits, at most 4300 digits. ok is false where Python raises
 // ValueError.
 func pyInt(s string) (n *big.Int, ok bool) {
-	s = pyStrip(s)
+	s = strings.TrimFunc(s, unicode.IsSpace)
 	neg := false
 	if s != "" && (s[0] == '+' || s[0] == '-') {
 		neg = s[0] == '-'

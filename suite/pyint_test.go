@@ -21,7 +21,9 @@ func TestPyInt(t *testing.T) {
 		{"\u0663\u0664", "34"},  // Arabic-Indic digits
 		{"\uff11\uff10", "10"},  // fullwidth digits
 		{"\U0001D7D9", "1"},     // mathematical double-struck one
-		{"\x1c5\x1f", "5"},      // Python strips information separators too
+		{"\x1c5\x1f", ""},       // str.strip() removes U+001C…U+001F, int() does not
+		{"\u00a05\u3000", "5"},  // but other Unicode whitespace is fine
+		{"\x855", "5"},
 		{"1__0", ""},
 		{"_1", ""},
 		{"1_", ""},
