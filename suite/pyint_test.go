@@ -23,7 +23,7 @@ func TestPyInt(t *testing.T) {
 		{"\U0001D7D9", "1"},     // mathematical double-struck one
 		{"\x1c5\x1f", ""},       // str.strip() removes U+001C…U+001F, int() does not
 		{"\u00a05\u3000", "5"},  // but other Unicode whitespace is fine
-		{"\x855", "5"},
+		{"\u00855", "5"}, // NEL
 		{"1__0", ""},
 		{"_1", ""},
 		{"1_", ""},
