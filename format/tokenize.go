@@ -94,7 +94,7 @@ func ExampleIndices(loss []bool) []int {
 // Tokenize tokenizes rendered segments as the reference's
 // tokenize_loss_texts (§3.1): each segment separately, with the model's
 // special tokens added and special-token texts parsed; a BOS at the start of
-// any segment but the first is dropped; an EOS at the end of a segment is
+// any segment but the first is dropped when the tokenizer adds BOS; an EOS at the end of a segment is
 // dropped unless the EOS is one of TurnEndTokens; a segment's tokens carry
 // its loss flag. Finally EOS is appended, unlabelled, unless the row already
 // ends with it (or the vocabulary has none). Use TokenizePrompt for a
@@ -114,6 +114,9 @@ func tokenize(tok Tokenizer, segs []Segment, finalEOS bool) (Tokens, error) {
 		return Tokens{}, errors.New("format: tokenize: no tokenizer")
 	}
 	bos, eos := tok.BOS(), tok.EOS()
+	// Only a BOS the tokenizer adds is dropped: HF tokenizers that add none
+	// (Qwen) have no bos_token_id, while GGUFs still name one (often the EOS).
+	addBOS := bos >= 0 && tok.AddBOS()
 	keepEOS := eos >= 0 && isTurnEnd(tok, eos)
 	var t Tokens
 	for i, s := range segs {
@@ -121,7 +124,7 @@ func tokenize(tok Tokenizer, segs []Segment, finalEOS bool) (Tokens, error) {
 		if err != nil {
 			return Tokens{}, fmt.Errorf("format: tokenize segment %d %q: %w", i, s.Text, err)
 		}
-		if i > 0 && len(ids) > 0 && bos >= 0 && ids[0] == bos {
+		if i > 0 && addBOS && len(ids) > 0 && ids[0] == bos {
 			ids = ids[1:]
 		}
 		if len(ids) > 0 && eos >= 0 && ids[len(ids)-1] == eos && !keepEOS {

@@ -148,6 +148,12 @@ func TestTokenizeEOSRules(t *testing.T) {
 	if want := []int32{1000 + 'a', 1000 + 'b', 4, 1000 + 'c'}; !reflect.DeepEqual(toks.IDs, want) {
 		t.Errorf("no BOS/EOS: got %v want %v", toks.IDs, want)
 	}
+	// A tokenizer that adds no BOS drops nothing at a segment start, even
+	// when its BOS id is named (as GGUFs of Qwen do, with BOS = EOS).
+	toks, _ = Tokenize(tk, []Segment{{Text: "x"}, {Text: "<bos>y"}})
+	if want := []int32{1000 + 'x', 2, 1000 + 'y'}; !reflect.DeepEqual(toks.IDs, want) {
+		t.Errorf("no BOS added, BOS text: got %v want %v", toks.IDs, want)
+	}
 	// Only the BOS the tokenizer adds to a later segment is dropped (the
 	// reference drops one ids[0] == bos there); a BOS text stays.
 	tk = gemmaFake()
