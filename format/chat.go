@@ -185,6 +185,12 @@ type Chat struct {
 // "llama3" or "phi3". The template's family, which sets where the loss spans
 // are, is found by rendering a probe conversation. With tmpl empty the
 // family's built-in template is used.
+//
+// Differences from the reference, which runs the HF Jinja templates: llama.cpp
+// renders its built-in layout of the recognised family, so a Llama-3.1
+// template's "Cutting Knowledge Date/Today Date" system preamble and its
+// <|begin_of_text|> text are not written (the tokenizer adds BOS once), and
+// Gemma and Llama-3 contents are trimmed as those templates do.
 func NewChat(family Family, tmpl string) (*Chat, error) {
 	return newChat(family, tmpl, llamaApplyTemplate)
 }
