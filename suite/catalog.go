@@ -35,7 +35,7 @@ var onlineICL = []string{
 
 func init() {
 	for _, name := range onlineICL {
-		register(&Task{Name: name, Kind: KindICL, Source: "icl_classes/dataloaders.py (needs downloaded data)"})
+		register(&Task{Name: name, Kind: KindICL, Source: "icl_classes/dataloaders.py"})
 	}
 	onlineCov := []struct {
 		name, src, desc string
@@ -49,7 +49,7 @@ func init() {
 		{"car_brand", "cars.py", "Car brand.", []string{"Acura", "Ford", "Tesla"}, 8},
 	}
 	for _, c := range onlineCov {
-		register(&Task{Name: c.name, Kind: KindCoverage, Source: "diverse_valid/tasks/" + c.src + " (validator needs downloaded word lists)",
+		register(&Task{Name: c.name, Kind: KindCoverage, Source: "diverse_valid/tasks/" + c.src,
 			Summary: c.desc, Descriptions: []string{c.desc}, Examples: c.examples, MaxNewTokens: c.maxNew})
 	}
 	onlineDist := []struct{ name, src, outputName string }{
@@ -62,6 +62,6 @@ func init() {
 	}
 	for _, d := range onlineDist {
 		register(&Task{Name: d.name, Kind: KindDistributional, OutputName: d.outputName,
-			Source: "distributional_alignment/distributional_tasks/" + d.src + " (needs downloaded data)"})
+			Source: "distributional_alignment/distributional_tasks/" + d.src})
 	}
 }

@@ -26,7 +26,7 @@ func TestJSONLRoundTrip(t *testing.T) {
 	}
 	// a row with characters JSON writers like to escape
 	rows = append(rows, Row{Task: "custom", Messages: []Message{
-		{RoleDescription, "<b> & \"q\" \\ \u2028 é 😀"}, {RoleInput, "x\ny"}, {RoleOutput, ""},
+		{RoleDescription, "<b> & \"q\" \\ \u2028\u2029 é 😀 \x01\x1f\x7f\b\f\r\t"}, {RoleInput, "x\ny"}, {RoleOutput, ""},
 	}, N: 1, IncludeDescription: true})
 	var buf bytes.Buffer
 	if err := WriteRows(&buf, rows); err != nil {

@@ -141,9 +141,17 @@ func cumsum(p []float64) []float64 {
 	return c
 }
 
-// multinomial is NumPy's multinomial(n, p) (sequential conditional binomials).
+// multinomial is NumPy's multinomial(n, p): n categorical draws counted when
+// n is small, else sequential conditional binomials (as NumPy does).
 func (r *rng) multinomial(n int64, p []float64) []int64 {
 	out := make([]int64, len(p))
+	if n <= 128 {
+		cum := cumsum(p)
+		for i := int64(0); i < n; i++ {
+			out[r.categorical(cum)]++
+		}
+		return out
+	}
 	left, rest := n, 1.0
 	for i := 0; i < len(p)-1 && left > 0; i++ {
 		q := p[i] / rest

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Message roles of the Spectrum format (reference §1.1).
@@ -181,9 +182,18 @@ func (r Row) MarshalJSON() ([]byte, error) {
 	if err := field("task", r.Task); err != nil {
 		return nil, err
 	}
-	if err := field("messages", msgs); err != nil {
-		return nil, err
+	b.WriteString(`,"messages":[`)
+	for i, m := range msgs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"role":`)
+		appendJSONString(&b, m.Role)
+		b.WriteString(`,"content":`)
+		appendJSONString(&b, m.Content)
+		b.WriteByte('}')
 	}
+	b.WriteByte(']')
 	if err := field("seed", r.Seed); err != nil {
 		return nil, err
 	}
@@ -246,27 +256,8 @@ func (r *Row) UnmarshalJSON(data []byte) error {
 	if !ok || isNull(mraw) {
 		return fmt.Errorf("no \"messages\" field")
 	}
-	var items []map[string]json.RawMessage
-	if err := json.Unmarshal(mraw, &items); err != nil {
-		return fmt.Errorf("messages: want a list of {\"role\", \"content\"} objects")
-	}
-	r.Messages = make([]Message, len(items))
-	for i, it := range items {
-		if it == nil {
-			return fmt.Errorf("messages[%d]: want an object, got null", i)
-		}
-		if v, ok := it["role"]; ok {
-			if err := json.Unmarshal(v, &r.Messages[i].Role); err != nil {
-				return fmt.Errorf("messages[%d].role: want a string", i)
-			}
-		}
-		v, ok := it["content"]
-		if !ok {
-			return fmt.Errorf("messages[%d]: no \"content\"", i)
-		}
-		if err := json.Unmarshal(v, &r.Messages[i].Content); err != nil || isNull(v) {
-			return fmt.Errorf("messages[%d].content: want a string", i)
-		}
+	if err := decodeMessages(mraw, r); err != nil {
+		return err
 	}
 	var err error
 	hasN, hasDesc := false, false
@@ -322,6 +313,48 @@ func (r *Row) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+type rawMessage struct {
+	Role    *string `json:"role"`
+	Content *string `json:"content"`
+}
+
+// decodeMessages decodes the message list; other keys of a message (the
+// reference's "example_ind") are ignored.
+func decodeMessages(data json.RawMessage, r *Row) error {
+	var fast []rawMessage
+	if err := json.Unmarshal(data, &fast); err == nil {
+		r.Messages = make([]Message, len(fast))
+		for i, m := range fast {
+			if m.Content == nil {
+				return fmt.Errorf("messages[%d].content: want a string", i)
+			}
+			if m.Role != nil {
+				r.Messages[i].Role = *m.Role
+			}
+			r.Messages[i].Content = *m.Content
+		}
+		return nil
+	}
+	// Slow path, for a precise error message.
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(data, &items); err != nil {
+		return fmt.Errorf("messages: want a list of {\"role\", \"content\"} objects")
+	}
+	for i, it := range items {
+		if it == nil {
+			return fmt.Errorf("messages[%d]: want an object, got null", i)
+		}
+		var s string
+		if v, ok := it["role"]; ok && !isNull(v) && json.Unmarshal(v, &s) != nil {
+			return fmt.Errorf("messages[%d].role: want a string", i)
+		}
+		if v, ok := it["content"]; ok && !isNull(v) && json.Unmarshal(v, &s) != nil {
+			return fmt.Errorf("messages[%d].content: want a string", i)
+		}
+	}
+	return fmt.Errorf("messages: want a list of {\"role\", \"content\"} objects")
+}
+
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
 
 // jsonInt reads an integer that may have been written as a float (42.0).
@@ -335,6 +368,62 @@ func jsonInt(v json.RawMessage) (int64, error) {
 		return 0, fmt.Errorf("want an integer, got %s", s)
 	}
 	return int64(f), nil
+}
+
+// appendJSONString writes s as a JSON string the way encoding/json does
+// without HTML escaping (invalid UTF-8 becomes U+FFFD; U+2028 and U+2029 are
+// escaped).
+func appendJSONString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b.WriteString(s[start:i])
+			switch c {
+			case '"', '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			default:
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString(s[start:i])
+			b.WriteString(`\ufffd`)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b.WriteString(s[start:i])
+			b.WriteString(`\u202`)
+			b.WriteByte(hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
 }
 
 // marshalNoEscape is json.Marshal without HTML escaping of <, > and &.

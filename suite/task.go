@@ -131,7 +131,7 @@ func (t *Task) Generate(seed int64, rows int) ([]Row, error) {
 // (ICL tasks only; e.g. PaperDescriptionProb).
 func (t *Task) GenerateWith(seed int64, rows int, descriptionProb float64) ([]Row, error) {
 	if !t.Offline || t.gen == nil {
-		return nil, fmt.Errorf("%s: %w (source: %s); import its rows as JSONL instead", t.Name, ErrNotOffline, t.Source)
+		return nil, fmt.Errorf("%s: %w (reference: %s); import its rows as JSONL instead", t.Name, ErrNotOffline, t.Source)
 	}
 	if descriptionProb < 0 || descriptionProb > 1 || descriptionProb != descriptionProb {
 		return nil, fmt.Errorf("%s: description probability %v is not in [0, 1]", t.Name, descriptionProb)
