@@ -1,0 +1,184 @@
+package lora
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include <ggml.h>
+#include <ggml-alloc.h>
+#include <ggml-backend.h>
+#include <ggml-cpu.h>
+
+static struct ggml_context * lora_ctx_init(size_t mem) {
+	struct ggml_init_params p = { mem, NULL, true };
+	return ggml_init(p);
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	_ "github.com/ollama/ollama/ml/backend/ggml/ggml/src" // compiles ggml and its CPU backend
+)
+
+// tensor is a ggml tensor owned by some ggml context.
+type tensor = *C.struct_ggml_tensor
+
+// gctx is a no-alloc ggml context: tensor metadata only, data lives in
+// backend buffers.
+type gctx struct {
+	c *C.struct_ggml_context
+}
+
+// newCtx makes a no-alloc context with room for nTensors tensors and, if
+// graphSize > 0, one graph of that many nodes with gradients.
+func newCtx(nTensors, graphSize int) (*gctx, error) {
+	mem := C.size_t(nTensors) * C.ggml_tensor_overhead()
+	if graphSize > 0 {
+		mem += C.ggml_graph_overhead_custom(C.size_t(graphSize), true)
+	}
+	c := C.lora_ctx_init(mem)
+	if c == nil {
+		return nil, errors.New("lora: ggml_init failed")
+	}
+	return &gctx{c: c}, nil
+}
+
+func (g *gctx) free() {
+	if g != nil && g.c != nil {
+		C.ggml_free(g.c)
+		g.c = nil
+	}
+}
+
+func (g *gctx) new1(typ C.enum_ggml_type, n0 int) tensor {
+	return C.ggml_new_tensor_1d(g.c, typ, C.int64_t(n0))
+}
+
+func (g *gctx) new2(typ C.enum_ggml_type, n0, n1 int) tensor {
+	return C.ggml_new_tensor_2d(g.c, typ, C.int64_t(n0), C.int64_t(n1))
+}
+
+func (g *gctx) newN(typ C.enum_ggml_type, shape []uint64) tensor {
+	var ne [4]C.int64_t
+	for i := range ne {
+		ne[i] = 1
+	}
+	for i, s := range shape {
+		ne[i] = C.int64_t(s)
+	}
+	return C.ggml_new_tensor(g.c, typ, C.int(len(shape)), &ne[0])
+}
+
+func setName(t tensor, name string) {
+	cs := C.CString(name)
+	C.ggml_set_name(t, cs)
+	C.free(unsafe.Pointer(cs))
+}
+
+func ne(t tensor, i int) int { return int(t.ne[i]) }
+
+func nbytes(t tensor) int { return int(C.ggml_nbytes(t)) }
+
+// setF32 copies host data into a backend tensor.
+func setF32(t tensor, data []float32) {
+	if len(data) == 0 {
+		return
+	}
+	C.ggml_backend_tensor_set(t, unsafe.Pointer(&data[0]), 0, C.size_t(4*len(data)))
+}
+
+func setI32(t tensor, data []int32) {
+	if len(data) == 0 {
+		return
+	}
+	C.ggml_backend_tensor_set(t, unsafe.Pointer(&data[0]), 0, C.size_t(4*len(data)))
+}
+
+func setBytes(t tensor, data []byte, offset int) {
+	if len(data) == 0 {
+		return
+	}
+	C.ggml_backend_tensor_set(t, unsafe.Pointer(&data[0]), C.size_t(offset), C.size_t(len(data)))
+}
+
+func getF32(t tensor) []float32 {
+	n := int(C.ggml_nelements(t))
+	out := make([]float32, n)
+	if n > 0 {
+		C.ggml_backend_tensor_get(t, unsafe.Pointer(&out[0]), 0, C.size_t(4*n))
+	}
+	return out
+}
+
+// backend is a compute backend plus a scheduler over it.
+type backend struct {
+	cpu   C.ggml_backend_t
+	sched C.ggml_backend_sched_t
+	size  int // graph size the scheduler was made for
+}
+
+func newBackend(threads, graphSize int) (*backend, error) {
+	cpu := C.ggml_backend_cpu_init()
+	if cpu == nil {
+		return nil, errors.New("lora: could not initialise the ggml CPU backend")
+	}
+	C.ggml_backend_cpu_set_n_threads(cpu, C.int(threads))
+	backends := []C.ggml_backend_t{cpu}
+	sched := C.ggml_backend_sched_new(&backends[0], nil, 1, C.size_t(graphSize), false, false)
+	if sched == nil {
+		C.ggml_backend_free(cpu)
+		return nil, errors.New("lora: could not create the ggml scheduler")
+	}
+	return &backend{cpu: cpu, sched: sched, size: graphSize}, nil
+}
+
+func (b *backend) free() {
+	if b == nil {
+		return
+	}
+	if b.sched != nil {
+		C.ggml_backend_sched_free(b.sched)
+		b.sched = nil
+	}
+	if b.cpu != nil {
+		C.ggml_backend_free(b.cpu)
+		b.cpu = nil
+	}
+}
+
+// alloc allocates every tensor of g in one buffer of the backend.
+func (b *backend) alloc(g *gctx) (C.ggml_backend_buffer_t, error) {
+	buf := C.ggml_backend_alloc_ctx_tensors(g.c, b.cpu)
+	if buf == nil {
+		return nil, errors.New("lora: could not allocate a backend buffer (out of memory?)")
+	}
+	return buf, nil
+}
+
+// run allocates the graph's intermediate tensors, lets set fill the
+// inputs, and computes it.
+func (b *backend) run(gf *C.struct_ggml_cgraph, set func()) error {
+	if n := int(C.ggml_graph_n_nodes(gf)); n > b.size {
+		return fmt.Errorf("lora: graph has %d nodes, more than the scheduler's %d", n, b.size)
+	}
+	C.ggml_backend_sched_reset(b.sched)
+	if !C.ggml_backend_sched_alloc_graph(b.sched, gf) {
+		return errors.New("lora: could not allocate the compute graph (out of memory?)")
+	}
+	if set != nil {
+		set()
+	}
+	if st := C.ggml_backend_sched_graph_compute(b.sched, gf); st != C.GGML_STATUS_SUCCESS {
+		return fmt.Errorf("lora: graph compute failed (status %d)", int(st))
+	}
+	return nil
+}
+
+func freeBuffer(buf C.ggml_backend_buffer_t) {
+	if buf != nil {
+		C.ggml_backend_buffer_free(buf)
+	}
+}
