@@ -210,7 +210,7 @@ func Lookup(name string) (*Task, error) {
 	var close []string
 	for _, t := range Tasks() {
 		names = append(names, t.Name)
-		if name != "" && (strings.Contains(t.Name, name) || strings.Contains(name, t.Name) || editDistance(name, t.Name) <= 2) {
+		if len(name) >= 3 && (strings.Contains(t.Name, name) || strings.Contains(name, t.Name) || (len(name) >= 4 && editDistance(name, t.Name) <= 2)) {
 			close = append(close, t.Name)
 		}
 	}

@@ -108,7 +108,12 @@ paper states 0.8 (--description-prob 0.8). Coverage tasks give their prompt
   spectrum suite generate poisson geometric binomial --seed 1 -o discrete.jsonl
   spectrum suite generate normal --description-prob 0.8 --rows 100 -o normal.jsonl
   spectrum suite generate urn --rows 20`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("name one or more tasks to generate (spectrum suite list --offline shows them)")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("description-prob") {
 				o.DescriptionProb = -1 // the task's own
