@@ -70,10 +70,10 @@ func flightsString(fs []flight) string {
 	const (
 		hour    = int64(3600_000_000) // microseconds
 		minute  = int64(60_000_000)
-		dayLen  = 19 * hour                // 05:00 → 24:00
-		durLen  = 16*hour - 45*minute      // 00:45 → 16:00
-		depart0 = 5 * hour                 // 05:00
-		dur0    = 45 * minute              // 00:45
+		dayLen  = 19 * hour           // 05:00 → 24:00
+		durLen  = 16*hour - 45*minute // 00:45 → 16:00
+		depart0 = 5 * hour            // 05:00
+		dur0    = 45 * minute         // 00:45
 	)
 	var b strings.Builder
 	for i, f := range fs {

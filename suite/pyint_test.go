@@ -18,12 +18,12 @@ func TestPyInt(t *testing.T) {
 		{"-1", "-1"},
 		{"1_009", "1009"},
 		{"007", "7"},
-		{"\u0663\u0664", "34"},  // Arabic-Indic digits
-		{"\uff11\uff10", "10"},  // fullwidth digits
-		{"\U0001D7D9", "1"},     // mathematical double-struck one
-		{"\x1c5\x1f", ""},       // str.strip() removes U+001C…U+001F, int() does not
-		{"\u00a05\u3000", "5"},  // but other Unicode whitespace is fine
-		{"\u00855", "5"}, // NEL
+		{"\u0663\u0664", "34"}, // Arabic-Indic digits
+		{"\uff11\uff10", "10"}, // fullwidth digits
+		{"\U0001D7D9", "1"},    // mathematical double-struck one
+		{"\x1c5\x1f", ""},      // str.strip() removes U+001C…U+001F, int() does not
+		{"\u00a05\u3000", "5"}, // but other Unicode whitespace is fine
+		{"\u00855", "5"},       // NEL
 		{"1__0", ""},
 		{"_1", ""},
 		{"1_", ""},
