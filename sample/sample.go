@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,9 @@ type Request struct {
 	// Stop strings end a completion (they are not part of its text). The
 	// model's end-of-generation tokens always end it.
 	Stop []string
+	// StopTokens end a completion like end-of-generation tokens do (e.g. a
+	// format's turn-end token that the model's GGUF does not mark as EOG).
+	StopTokens []llama.Token
 	// FirstLine is the reference coverage protocol: cut the completion at
 	// the first stop string or newline, and strip surrounding white space.
 	FirstLine bool
@@ -373,7 +377,7 @@ func (e *Engine) Run(ctx context.Context, r *Request, emit func(Completion) erro
 			if err != nil {
 				return err
 			}
-			if e.model.IsEOG(tok) {
+			if e.model.IsEOG(tok) || slices.Contains(r.StopTokens, tok) {
 				if err := finish(s, FinishEOG); err != nil {
 					return err
 				}

@@ -105,3 +105,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// logf writes an informational line to stderr unless --quiet.
+func (g *globalOptions) logf(format string, args ...any) {
+	if !g.Quiet {
+		log.Infof(format, args...)
+	}
+}

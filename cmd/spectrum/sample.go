@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spectrumkit/spectrum/format"
+	"github.com/spectrumkit/spectrum/internal/progress"
+	"github.com/spectrumkit/spectrum/llama"
+	"github.com/spectrumkit/spectrum/models"
+	"github.com/spectrumkit/spectrum/sample"
+	"github.com/spectrumkit/spectrum/suite"
+)
+
+func init() { register(newSampleCmd) }
+
+// parseLoRA parses FILE[:SCALE] adapter specs (scale defaults to 1).
+func parseLoRA(specs []string) ([]sample.AdapterSpec, error) {
+	var out []sample.AdapterSpec
+	for _, s := range specs {
+		path, scale := s, float32(1)
+		if i := strings.LastIndex(s, ":"); i > 0 {
+			if v, err := strconv.ParseFloat(s[i+1:], 32); err == nil {
+				path, scale = s[:i], float32(v)
+			}
+		}
+		if path == "" {
+			return nil, fmt.Errorf("--lora %q: want FILE[:SCALE]", s)
+		}
+		out = append(out, sample.AdapterSpec{Path: path, Scale: scale})
+	}
+	return out, nil
+}
+
+// promptJob is one prompt to sample from.
+type promptJob struct {
+	row  int
+	task string
+	toks []llama.Token
+}
+
+type sampleOptions struct {
+	formatName, description, input, raw, rowsPath string
+	examples, lora                                []string
+	req                                           sample.Request
+	parallel                                      int
+	jsonl, count                                  bool
+	kv                                            string
+}
+
+func newSampleCmd(g *globalOptions) *cobra.Command {
+	o := &sampleOptions{}
+	cmd := &cobra.Command{
+		Use:   "sample MODEL.gguf",
+		Short: "Draw many completions of a prompt (shared prompt cache, parallel slots)",
+		Long: `sample draws -n completions of one prompt, or of every row of a JSONL file,
+decoding the prompt once and --parallel completions at a time.
+
+The prompt is built from --description, --example (each an output) and
+--input, rendered in the model's format (--format auto picks the Spectrum
+format when the model has its family's turn tokens, else the colon format),
+or given raw with -p. Sampling defaults are neutral (temperature 1, no top-k,
+top-p or min-p), as distribution measurements need. Completions stop at the
+format's stop string, the model's end-of-generation tokens or --max-tokens;
+--first-line keeps only the stripped first line (the coverage protocol).
+
+Output: one completion per line (newlines shown as \n); --jsonl writes
+{"row","task","index","text","tokens","finish","logprob"} records; --count
+prints the distribution of distinct outputs with its entropy. The same command
+with the same --seed and --parallel gives the same output.`,
+		Example: `  spectrum sample model.gguf --description "A US state" -e Ohio -e Utah -n 200 --count
+  spectrum sample ../shared/models/stories260K.gguf -p "Once upon a time" -n 8 --max-tokens 24
+  spectrum suite generate coinflip --rows 5 -o rows.jsonl && spectrum sample model.gguf --rows rows.jsonl -n 50 --jsonl`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSample(cmd, g, o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.formatName, "format", "auto", "prompt format: auto, spectrum, colon or chat")
+	f.StringVar(&o.description, "description", "", "description of the distribution to sample from")
+	f.StringArrayVarP(&o.examples, "example", "e", nil, "an example output (repeatable)")
+	f.StringVar(&o.input, "input", "", "input to condition the next output on")
+	f.StringVarP(&o.raw, "prompt", "p", "", "raw prompt text instead of formatted messages")
+	f.StringVar(&o.rowsPath, "rows", "", "JSONL rows: sample the next output of each row")
+	f.IntVarP(&o.req.N, "n", "n", 100, "completions per prompt")
+	f.IntVar(&o.req.MaxTokens, "max-tokens", 32, "new tokens per completion")
+	f.Float32Var(&o.req.Temp, "temp", 1, "temperature (0: greedy)")
+	f.Float32Var(&o.req.TopP, "top-p", 1, "nucleus sampling mass (1: off)")
+	f.IntVar(&o.req.TopK, "top-k", 0, "keep the k most likely tokens (0: off)")
+	f.Float32Var(&o.req.MinP, "min-p", 0, "drop tokens below this fraction of the top probability (0: off)")
+	f.Uint64Var(&o.req.Seed, "seed", 0, "random seed")
+	f.IntVar(&o.parallel, "parallel", 0, "completions decoded together (0: min(n, 32))")
+	f.BoolVar(&o.req.FirstLine, "first-line", false, "keep only the stripped first line of each completion")
+	f.BoolVar(&o.req.LogProbs, "logprobs", false, "report each completion's summed log-probability")
+	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable)")
+	f.BoolVar(&o.jsonl, "jsonl", false, "write JSONL records")
+	f.BoolVar(&o.count, "count", false, "print the distribution of distinct outputs")
+	cmd.MarkFlagsMutuallyExclusive("jsonl", "count")
+	cmd.MarkFlagsMutuallyExclusive("prompt", "rows")
+	return cmd
+}
+
+func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath string) error {
+	if err := g.checkThreads(cmd); err != nil {
+		return err
+	}
+	if err := o.req.Validate(); err != nil && !strings.Contains(err.Error(), "empty prompt") {
+		return err
+	}
+	if o.parallel < 0 {
+		return fmt.Errorf("--parallel must be ≥ 1 (0 for automatic), got %d", o.parallel)
+	}
+	adapters, err := parseLoRA(o.lora)
+	if err != nil {
+		return err
+	}
+	info, err := models.ReadInfo(modelPath)
+	if err != nil {
+		return err
+	}
+	m, err := g.loadModel(modelPath, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	var jobs []promptJob
+	var stop []string
+	var stopToks []llama.Token
+	if o.raw != "" {
+		toks, err := m.Tokenize(o.raw, true, true)
+		if err != nil {
+			return err
+		}
+		jobs = append(jobs, promptJob{row: 0, toks: toks})
+	} else {
+		f, err := format.ForModel(o.formatName, info.Family, m)
+		if err != nil {
+			return err
+		}
+		if o.formatName == format.NameAuto {
+			g.logf("format: %s", format.Describe(f))
+		}
+		var rows [][]format.Message
+		var tasks []string
+		if o.rowsPath != "" {
+			rs, err := suite.ReadRowsFile(o.rowsPath)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				rows = append(rows, toFormatMessages(r.Messages))
+				tasks = append(tasks, r.Task)
+			}
+		} else {
+			msgs, err := flagMessages(o.description, o.examples, o.input)
+			if err != nil {
+				return err
+			}
+			rows, tasks = [][]format.Message{msgs}, []string{""}
+		}
+		for i, msgs := range rows {
+			segs, err := f.Render(msgs, true)
+			if err != nil {
+				return fmt.Errorf("row %d: %w", i+1, err)
+			}
+			tk, err := format.TokenizePrompt(m, segs)
+			if err != nil {
+				return fmt.Errorf("row %d: %w", i+1, err)
+			}
+			jobs = append(jobs, promptJob{row: i, task: tasks[i], toks: tk.IDs})
+		}
+		if s := f.StopString(); s != "" {
+			if id, ok := m.TokenID(s); ok && m.IsControl(id) {
+				stopToks = append(stopToks, id)
+			} else {
+				stop = append(stop, s)
+			}
+		}
+	}
+
+	e, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: g.threads(m.NParams()), Adapters: adapters})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	total := len(jobs) * o.req.N
+	e.SetTotal(total)
+	bar := progress.New(cmd.ErrOrStderr(), total, "sampling", "completions", g.Quiet)
+	var all []sample.Completion
+	w := bufio.NewWriter(cmd.OutOrStdout())
+	defer w.Flush()
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	start := time.Now()
+	done, tokens := 0, 0
+	for _, j := range jobs {
+		req := o.req
+		req.Row, req.Task, req.Prompt, req.Stop, req.StopTokens = j.row, j.task, j.toks, stop, stopToks
+		err := e.Run(cmd.Context(), &req, func(c sample.Completion) error {
+			done++
+			tokens += c.Tokens
+			bar.Set(done, fmt.Sprintf("%.0f tok/s", float64(tokens)/math.Max(time.Since(start).Seconds(), 1e-9)))
+			switch {
+			case o.count:
+				all = append(all, c)
+			case o.jsonl:
+				if err := enc.Encode(c); err != nil {
+					return err
+				}
+			default:
+				fmt.Fprintln(w, strings.ReplaceAll(c.Text, "\n", `\n`))
+			}
+			if done%16 == 0 {
+				return w.Flush() // keep what is done visible if interrupted
+			}
+			return nil
+		})
+		if err != nil {
+			w.Flush()
+			return err
+		}
+	}
+	bar.Finish()
+	if o.count {
+		return printCounts(w, all)
+	}
+	return nil
+}
+
+// flagMessages builds the message list of --description/--example/--input.
+func flagMessages(desc string, examples []string, input string) ([]format.Message, error) {
+	var msgs []format.Message
+	if desc != "" {
+		msgs = append(msgs, format.Message{Role: format.RoleDescription, Content: desc})
+	}
+	for _, e := range examples {
+		msgs = append(msgs, format.Message{Role: format.RoleOutput, Content: e})
+	}
+	if input != "" {
+		msgs = append(msgs, format.Message{Role: format.RoleInput, Content: input})
+	}
+	if len(msgs) == 0 {
+		return nil, fmt.Errorf("nothing to prompt with: give --description, --example, --input, -p or --rows")
+	}
+	return msgs, nil
+}
+
+func toFormatMessages(ms []suite.Message) []format.Message {
+	out := make([]format.Message, len(ms))
+	for i, m := range ms {
+		out[i] = format.Message{Role: m.Role, Content: m.Content}
+	}
+	return out
+}
+
+// printCounts prints distinct outputs by count with share and bar, then the
+// number of distinct outputs and the entropy of the empirical distribution.
+func printCounts(w io.Writer, cs []sample.Completion) error {
+	counts := map[string]int{}
+	for _, c := range cs {
+		counts[c.Text]++
+	}
+	type kv struct {
+		text string
+		n    int
+	}
+	var rows []kv
+	for t, n := range counts {
+		rows = append(rows, kv{t, n})
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].n != rows[j].n {
+			return rows[i].n > rows[j].n
+		}
+		return rows[i].text < rows[j].text
+	})
+	total := float64(len(cs))
+	var h float64
+	for _, r := range rows {
+		p := float64(r.n) / total
+		h -= p * math.Log(p)
+		fmt.Fprintf(w, "%6d  %5.1f%%  %-20s  %s\n", r.n, 100*p, strings.Repeat("█", int(math.Round(20*p))), strconv.Quote(r.text))
+	}
+	fmt.Fprintf(w, "%d distinct of %d; entropy %.3f nats (%.3f bits)\n", len(rows), len(cs), h, h/math.Ln2)
+	return nil
+}
