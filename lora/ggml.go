@@ -84,14 +84,14 @@ func nbytes(t tensor) int { return int(C.ggml_nbytes(t)) }
 
 // setF32 copies host data into a backend tensor.
 func setF32(t tensor, data []float32) {
-	if len(data) == 0 {
+	if len(data) == 0 || t.buffer == nil {
 		return
 	}
 	C.ggml_backend_tensor_set(t, unsafe.Pointer(&data[0]), 0, C.size_t(4*len(data)))
 }
 
 func setI32(t tensor, data []int32) {
-	if len(data) == 0 {
+	if len(data) == 0 || t.buffer == nil {
 		return
 	}
 	C.ggml_backend_tensor_set(t, unsafe.Pointer(&data[0]), 0, C.size_t(4*len(data)))

@@ -217,6 +217,7 @@ func (t *Trainer) runBatch(mb *batch, mode graphMode, denom int) (float64, []flo
 			}
 		}
 		C.ggml_build_backward_expand(c, gf, &accs[0])
+		protectBackwardInputs(gf)
 	}
 	if n := int(C.ggml_graph_n_nodes(gf)); 2*n > size {
 		return 0, nil, fmt.Errorf("lora: graph of %d nodes exceeds the budget %d", n, size)
@@ -239,4 +240,24 @@ func (t *Trainer) runBatch(mb *batch, mode graphMode, denom int) (float64, []flo
 		return 0, res, nil
 	}
 	return float64(res[0]), nil, nil
+}
+
+// protectBackwardInputs works around kernels that are not safe in place:
+// ggml-alloc may compute RMS_NORM_BACK into the memory of its src[0] (the
+// incoming gradient) and SOFT_MAX_BACK into that of its src[1] (the softmax
+// output), but the CPU kernels overwrite those before they finish reading
+// them (dx := x; dx += dz reads dz after it was overwritten), which silently
+// corrupts gradients. Flagging those sources as outputs stops the allocator
+// from reusing them.
+func protectBackwardInputs(gf *C.struct_ggml_cgraph) {
+	n := int(C.ggml_graph_n_nodes(gf))
+	for i := 0; i < n; i++ {
+		node := C.ggml_graph_node(gf, C.int(i))
+		switch node.op {
+		case C.GGML_OP_RMS_NORM_BACK:
+			C.ggml_set_output(node.src[0])
+		case C.GGML_OP_SOFT_MAX_BACK:
+			C.ggml_set_output(node.src[1])
+		}
+	}
 }
