@@ -1,0 +1,232 @@
+package lora
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/spectrumkit/spectrum/models"
+)
+
+// ExportAdapter writes the adapter as a GGUF in llama.cpp's LoRA format
+// (general.type=adapter, adapter.type=lora, adapter.lora.alpha, tensors
+// <base>.lora_a [n_in, r] and <base>.lora_b [r, n_out], F32), which
+// llama_adapter_lora_init loads; at scale 1 llama.cpp applies alpha/r as
+// the training graph does.
+func (t *Trainer) ExportAdapter(path string) error {
+	if t.be == nil {
+		return errors.New("lora: trainer is closed")
+	}
+	w := models.NewWriter()
+	for _, kv := range []models.KV{
+		{Key: "general.architecture", Value: t.hp.arch},
+		{Key: "general.type", Value: "adapter"},
+		{Key: "adapter.type", Value: "lora"},
+		{Key: "adapter.lora.alpha", Value: float32(t.cfg.Alpha)},
+	} {
+		if err := w.Set(kv.Key, kv.Value); err != nil {
+			return fmt.Errorf("lora: %v", err)
+		}
+	}
+	for _, p := range t.pairs {
+		if err := w.AddF32(p.base+".lora_a", []uint64{uint64(p.nIn), uint64(p.rank)}, getF32(p.a)); err != nil {
+			return fmt.Errorf("lora: %v", err)
+		}
+		if err := w.AddF32(p.base+".lora_b", []uint64{uint64(p.rank), uint64(p.nOut)}, getF32(p.b)); err != nil {
+			return fmt.Errorf("lora: %v", err)
+		}
+	}
+	if err := w.WriteFile(path); err != nil {
+		return fmt.Errorf("lora: writing adapter: %v", err)
+	}
+	return nil
+}
+
+const (
+	checkpointType    = "spectrum-lora-checkpoint"
+	checkpointVersion = 1
+	ckpt              = "spectrum.lora."
+)
+
+// SaveCheckpoint writes the adapter, the AdamW moments, the step count, the
+// data cursor and the state of Rand to one GGUF file (atomically).
+// LoadCheckpoint on a Trainer made with the same base model and LoRA
+// configuration continues bit-identically.
+func (t *Trainer) SaveCheckpoint(path string) error {
+	if t.be == nil {
+		return errors.New("lora: trainer is closed")
+	}
+	rngState, err := t.pcg.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("lora: %v", err)
+	}
+	w := models.NewWriter()
+	kvs := []models.KV{
+		{Key: "general.architecture", Value: t.hp.arch},
+		{Key: "general.type", Value: checkpointType},
+		{Key: ckpt + "version", Value: uint32(checkpointVersion)},
+		{Key: ckpt + "alpha", Value: t.cfg.Alpha},
+		{Key: ckpt + "targets", Value: t.cfg.Targets},
+		{Key: ckpt + "step", Value: uint64(t.step)},
+		{Key: ckpt + "cursor", Value: uint64(t.cursor)},
+		{Key: ckpt + "rng", Value: rngState},
+		{Key: ckpt + "base.n_layer", Value: uint32(t.hp.nLayer)},
+		{Key: ckpt + "base.n_embd", Value: uint32(t.hp.nEmbd)},
+		{Key: ckpt + "base.n_vocab", Value: uint32(t.hp.nVocab)},
+		{Key: ckpt + "lr", Value: t.cfg.LR},
+		{Key: ckpt + "schedule", Value: t.cfg.Schedule},
+	}
+	for _, kv := range kvs {
+		if err := w.Set(kv.Key, kv.Value); err != nil {
+			return fmt.Errorf("lora: %v", err)
+		}
+	}
+	for _, p := range t.pairs {
+		for _, ts := range p.stateTensors() {
+			if err := w.AddF32(ts.name, ts.shape, getF32(ts.t)); err != nil {
+				return fmt.Errorf("lora: %v", err)
+			}
+		}
+	}
+	if err := w.WriteFile(path); err != nil {
+		return fmt.Errorf("lora: writing checkpoint: %v", err)
+	}
+	return nil
+}
+
+type namedTensor struct {
+	name  string
+	shape []uint64
+	t     tensor
+}
+
+// stateTensors lists the pair's checkpointed tensors.
+func (p *pair) stateTensors() []namedTensor {
+	sa := []uint64{uint64(p.nIn), uint64(p.rank)}
+	sb := []uint64{uint64(p.rank), uint64(p.nOut)}
+	a, b := p.base+".lora_a", p.base+".lora_b"
+	return []namedTensor{
+		{a, sa, p.a}, {b, sb, p.b},
+		{a + ".adam_m", sa, p.ma}, {a + ".adam_v", sa, p.va},
+		{b + ".adam_m", sb, p.mb}, {b + ".adam_v", sb, p.vb},
+	}
+}
+
+// LoadCheckpoint restores a checkpoint written by SaveCheckpoint. The
+// Trainer must have been made for the same base model with the same
+// targets, ranks and alpha; otherwise, or if the file is damaged, it
+// returns an error and leaves the Trainer unchanged.
+func (t *Trainer) LoadCheckpoint(path string) error {
+	if t.be == nil {
+		return errors.New("lora: trainer is closed")
+	}
+	f, err := models.Open(path)
+	if err != nil {
+		return fmt.Errorf("lora: checkpoint %s: %v", path, err)
+	}
+	defer f.Close()
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("lora: checkpoint %s: %s", path, fmt.Sprintf(format, args...))
+	}
+	if typ, _ := f.String("general.type"); typ != checkpointType {
+		return bad("general.type is %q, not a spectrum LoRA checkpoint", typ)
+	}
+	if v, err := f.Uint(ckpt + "version"); err != nil || v != checkpointVersion {
+		return bad("unsupported version (%v)", err)
+	}
+	if arch, _ := f.String("general.architecture"); arch != t.hp.arch {
+		return bad("architecture %q, base model is %q", arch, t.hp.arch)
+	}
+	for _, d := range []struct {
+		key  string
+		want int
+	}{{"base.n_layer", t.hp.nLayer}, {"base.n_embd", t.hp.nEmbd}, {"base.n_vocab", t.hp.nVocab}} {
+		if v, err := f.Uint(ckpt + d.key); err != nil || int(v) != d.want {
+			return bad("%s does not match the base model (%d)", d.key, d.want)
+		}
+	}
+	if a, err := f.Float(ckpt + "alpha"); err != nil || a != t.cfg.Alpha {
+		return bad("alpha %v differs from the trainer's %v", a, t.cfg.Alpha)
+	}
+	targets, err := f.Strings(ckpt + "targets")
+	if err != nil || !slices.Equal(targets, t.cfg.Targets) {
+		return bad("targets %v differ from the trainer's %v", targets, t.cfg.Targets)
+	}
+	step, err1 := f.Uint(ckpt + "step")
+	cursor, err2 := f.Uint(ckpt + "cursor")
+	if err := errors.Join(err1, err2); err != nil || step > math.MaxInt32 || cursor > math.MaxInt64 {
+		return bad("bad step or cursor")
+	}
+	rv, ok := f.Value(ckpt + "rng")
+	rngState, isBytes := rv.([]uint8)
+	if !ok || !isBytes {
+		return bad("missing RNG state")
+	}
+	// Read and check every tensor before touching the trainer.
+	type load struct {
+		t    tensor
+		data []float32
+	}
+	var loads []load
+	want := 0
+	for _, p := range t.pairs {
+		for _, ts := range p.stateTensors() {
+			want++
+			ti, ok := f.Tensor(ts.name)
+			if !ok {
+				return bad("missing tensor %s (made with other targets or another base model?)", ts.name)
+			}
+			if ti.Type != models.TypeF32 || !sameShape(ti.Shape, ts.shape) {
+				return bad("tensor %s is %s %v, want F32 %v (different rank?)", ts.name, ti.Type, ti.Shape, ts.shape)
+			}
+			raw, err := f.TensorData(ts.name)
+			if err != nil {
+				return bad("%v", err)
+			}
+			data := make([]float32, len(raw)/4)
+			for i := range data {
+				v := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return bad("tensor %s holds a non-finite value", ts.name)
+				}
+				data[i] = v
+			}
+			loads = append(loads, load{ts.t, data})
+		}
+	}
+	if len(f.Tensors) != want {
+		var extra []string
+		for _, ti := range f.Tensors {
+			if _, ok := t.findState(ti.Name); !ok {
+				extra = append(extra, ti.Name)
+			}
+		}
+		return bad("unexpected tensors %s", strings.Join(extra, ", "))
+	}
+	// The PCG state is validated by unmarshalling into a scratch copy.
+	scratch := *t.pcg
+	if err := scratch.UnmarshalBinary(rngState); err != nil {
+		return bad("RNG state: %v", err)
+	}
+	for _, l := range loads {
+		setF32(l.t, l.data)
+	}
+	*t.pcg = scratch
+	t.step = int(step)
+	t.cursor = int64(cursor)
+	return nil
+}
+
+func (t *Trainer) findState(name string) (tensor, bool) {
+	for _, p := range t.pairs {
+		for _, ts := range p.stateTensors() {
+			if ts.name == name {
+				return ts.t, true
+			}
+		}
+	}
+	return nil, false
+}
