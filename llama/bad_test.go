@@ -96,6 +96,16 @@ func TestBadParameters(t *testing.T) {
 	if err := c.Decode(b); err == nil {
 		t.Error("decode of an out-of-vocabulary token: no error")
 	}
+	if err := c.SeqCp(0, 5, -1, -1); err == nil {
+		t.Error("SeqCp to a sequence id beyond n_seq_max: no error")
+	}
+	if c.SeqRm(7, 0, -1) {
+		t.Error("SeqRm of a sequence id beyond n_seq_max: true")
+	}
+	c2 := newContext(t, m, ContextParams{NCtx: 512, NSeqMax: 2})
+	if err := c2.SeqCp(0, 1, 0, 5); err == nil {
+		t.Error("partial SeqCp across KV streams: no error")
+	}
 	if _, err := c.Logits(3); err == nil {
 		t.Error("logits of a row never computed: no error")
 	}

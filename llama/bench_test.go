@@ -110,6 +110,7 @@ func bench135M(b *testing.B) string {
 	}
 	return p
 }
+
 // benchThreads is $SPECTRUM_BENCH_THREADS or DefaultThreads.
 func benchThreads() int {
 	if v, err := strconv.Atoi(os.Getenv("SPECTRUM_BENCH_THREADS")); err == nil && v > 0 {

@@ -39,12 +39,13 @@ type ContextParams struct {
 // Context holds the KV memory and compute state for decoding with a Model.
 // It is not safe for concurrent use.
 type Context struct {
-	c      *C.struct_llama_context
-	model  *Model
-	nVocab int
-	nBatch int
-	nSeq   int
-	lora   bool
+	c       *C.struct_llama_context
+	model   *Model
+	nVocab  int
+	nBatch  int
+	nSeq    int
+	lora    bool
+	unified bool
 
 	// outputs marks the batch indices of the last successful Decode that
 	// have logits: llama.cpp (built without NDEBUG) aborts on any other.
@@ -117,7 +118,7 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 	if cc == nil {
 		return nil, fmt.Errorf("llama: could not create a context (n_ctx %d, n_batch %d, n_seq_max %d) for %s", nctx, nbatch, nseq, m.path)
 	}
-	return &Context{c: cc, model: m, nVocab: m.NVocab(), nBatch: int(C.llama_n_batch(cc)), nSeq: nseq, lora: p.LoRA}, nil
+	return &Context{c: cc, model: m, nVocab: m.NVocab(), nBatch: int(C.llama_n_batch(cc)), nSeq: nseq, lora: p.LoRA, unified: p.UnifiedKV}, nil
 }
 
 // envMu serialises the environment switch initContext makes.
@@ -280,31 +281,73 @@ func (c *Context) MemoryClear() {
 	C.llama_memory_clear(C.llama_get_memory(c.c), true)
 }
 
-// SeqRm removes the positions [p0, p1) of seq (p1 < 0: to the end; seq < 0:
-// every sequence). It reports false when a partial removal is impossible.
+// checkSeq reports a sequence id outside [0, n_seq_max): llama.cpp asserts
+// (aborts the process) on those.
+func (c *Context) checkSeq(seq SeqID) error {
+	if seq < 0 || int(seq) >= c.nSeq {
+		return fmt.Errorf("llama: sequence id %d outside [0, %d)", seq, c.nSeq)
+	}
+	return nil
+}
+
+// SeqRm removes the positions [p0, p1) of seq (p0 < 0: from the start;
+// p1 < 0: to the end; seq < 0: every sequence). It reports false when the
+// removal is impossible (a partial removal from a recurrent model, or an
+// invalid sequence id).
 func (c *Context) SeqRm(seq SeqID, p0, p1 Pos) bool {
+	if seq >= 0 && c.checkSeq(seq) != nil {
+		return false
+	}
 	return bool(C.llama_memory_seq_rm(C.llama_get_memory(c.c), C.llama_seq_id(seq), C.llama_pos(p0), C.llama_pos(p1)))
 }
 
-// SeqCp makes dst share src's positions [p0, p1) (p1 < 0: to the end).
-func (c *Context) SeqCp(src, dst SeqID, p0, p1 Pos) {
+// SeqCp makes dst share src's positions [p0, p1) (p0 < 0: from the start;
+// p1 < 0: to the end). With a unified KV cache this only updates metadata;
+// otherwise each sequence has its own buffer, only whole sequences can be
+// copied, and the copy happens at the next Decode.
+func (c *Context) SeqCp(src, dst SeqID, p0, p1 Pos) error {
+	if err := c.checkSeq(src); err != nil {
+		return err
+	}
+	if err := c.checkSeq(dst); err != nil {
+		return err
+	}
+	if !c.unified && src != dst && (p0 > 0 || p1 >= 0) {
+		return fmt.Errorf("llama: copying positions [%d, %d) between sequences needs a unified KV cache; without it only whole sequences (p0 = p1 = -1) can be copied", p0, p1)
+	}
 	C.llama_memory_seq_cp(C.llama_get_memory(c.c), C.llama_seq_id(src), C.llama_seq_id(dst), C.llama_pos(p0), C.llama_pos(p1))
+	return nil
 }
 
 // SeqKeep removes every sequence except seq.
-func (c *Context) SeqKeep(seq SeqID) {
+func (c *Context) SeqKeep(seq SeqID) error {
+	if err := c.checkSeq(seq); err != nil {
+		return err
+	}
 	C.llama_memory_seq_keep(C.llama_get_memory(c.c), C.llama_seq_id(seq))
+	return nil
 }
 
-// SeqPosMax is the largest position stored for seq, or -1 when it is empty.
+// SeqPosMax is the largest position stored for seq, or -1 when it is empty
+// (or seq is invalid).
 func (c *Context) SeqPosMax(seq SeqID) Pos {
+	if c.checkSeq(seq) != nil {
+		return -1
+	}
 	return Pos(C.llama_memory_seq_pos_max(C.llama_get_memory(c.c), C.llama_seq_id(seq)))
 }
 
-// SeqPosMin is the smallest position stored for seq, or -1 when it is empty.
+// SeqPosMin is the smallest position stored for seq, or -1 when it is empty
+// (or seq is invalid).
 func (c *Context) SeqPosMin(seq SeqID) Pos {
+	if c.checkSeq(seq) != nil {
+		return -1
+	}
 	return Pos(C.llama_memory_seq_pos_min(C.llama_get_memory(c.c), C.llama_seq_id(seq)))
 }
+
+// Unified reports whether the context shares one KV buffer between sequences.
+func (c *Context) Unified() bool { return c.unified }
 
 // Batch is a reusable set of tokens for one Decode. Add writes straight into
 // llama.cpp's arrays (no cgo call per token). Not safe for concurrent use.

@@ -216,7 +216,9 @@ func TestSeqCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			for s := 1; s < nseq; s++ {
-				c.SeqCp(0, SeqID(s), -1, -1)
+				if err := c.SeqCp(0, SeqID(s), -1, -1); err != nil {
+					t.Fatal(err)
+				}
 			}
 			shared := make([][]float32, nseq)
 			for k := range conts[0] {

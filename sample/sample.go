@@ -75,6 +75,11 @@ type Options struct {
 	// Parallel is the number of completions decoded together (0: min(N, 32)).
 	Parallel int
 	Threads  int // CPU threads (0: llama.DefaultThreads)
+	// UnifiedKV keeps all slots in one KV buffer, sharing the prompt's cells
+	// (least memory). By default each slot gets its own buffer holding a
+	// copy of the prompt: attention then scans only the slot's own tokens,
+	// which is faster once many slots run (llama.cpp's non-unified mode).
+	UnifiedKV bool
 	// Adapters are LoRA adapters attached with their scales.
 	Adapters []AdapterSpec
 	// Progress, if set, is called after each finished completion with the
@@ -186,10 +191,15 @@ func (e *Engine) parallel(r *Request) int {
 	return max(1, min(p, r.N, 255)) // one sequence id stays for the prompt
 }
 
-// prepare makes sure the context can hold the request: the prompt once,
-// shared, plus P slots of MaxTokens+1 cells each.
+// prepare makes sure the context can hold the request: unified, the prompt
+// once plus P slots of MaxTokens+1 cells; split, P+1 buffers each holding
+// the prompt and MaxTokens+1 cells (llama.cpp rounds each to 256).
 func (e *Engine) prepare(r *Request, p int) error {
 	cells := len(r.Prompt) + p*(r.MaxTokens+1) + 8
+	if !e.opts.UnifiedKV {
+		perSeq := (len(r.Prompt) + r.MaxTokens + 1 + 255) / 256 * 256
+		cells = perSeq * (p + 1)
+	}
 	if train := e.model.NCtxTrain(); len(r.Prompt)+r.MaxTokens > train && train > 0 {
 		return fmt.Errorf("sample: prompt (%d tokens) plus %d new tokens exceed the model's context of %d tokens", len(r.Prompt), r.MaxTokens, train)
 	}
@@ -203,7 +213,7 @@ func (e *Engine) prepare(r *Request, p int) error {
 	}
 	ctx, err := llama.NewContext(e.model, llama.ContextParams{
 		NCtx: cells, NBatch: nbatch, NUbatch: min(nbatch, 512), NSeqMax: p + 1,
-		Threads: e.opts.Threads, UnifiedKV: true, LoRA: len(e.adapters) > 0,
+		Threads: e.opts.Threads, UnifiedKV: e.opts.UnifiedKV, LoRA: len(e.adapters) > 0,
 	})
 	if err != nil {
 		return err
@@ -309,7 +319,9 @@ func (e *Engine) Run(ctx context.Context, r *Request, emit func(Completion) erro
 			return nil
 		}
 		if len(head) > 0 {
-			lc.SeqCp(promptSeq, s.seq, 0, -1)
+			if err := lc.SeqCp(promptSeq, s.seq, -1, -1); err != nil {
+				return err
+			}
 		}
 		sm, err := llama.NewSampler(e.model, llama.SamplerParams{
 			Temp: r.Temp, TopK: r.TopK, TopP: r.TopP, MinP: r.MinP,

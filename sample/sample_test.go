@@ -40,8 +40,12 @@ func run(t testing.TB, e *Engine, r *Request) []Completion {
 }
 
 func engine(t testing.TB, m *llama.Model, p int) *Engine {
+	return engineKV(t, m, p, false)
+}
+
+func engineKV(t testing.TB, m *llama.Model, p int, unified bool) *Engine {
 	t.Helper()
-	e, err := NewEngine(m, Options{Parallel: p, Threads: 1})
+	e, err := NewEngine(m, Options{Parallel: p, Threads: 1, UnifiedKV: unified})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,13 +59,30 @@ func TestGreedyCompletionsEqualGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := stories(t)
-	for _, p := range []int{1, 3, 8} {
-		out := run(t, engine(t, m, p), &Request{Prompt: []llama.Token{m.BOS()}, N: 8, MaxTokens: 200, Temp: 0})
-		for _, c := range out {
-			if c.Text != " "+string(want) || c.Tokens != 200 || c.Finish != FinishLength {
-				t.Fatalf("P=%d completion %d: %d tokens, finish %s, text %q", p, c.Index, c.Tokens, c.Finish, c.Text)
+	for _, unified := range []bool{false, true} {
+		for _, p := range []int{1, 3, 8} {
+			out := run(t, engineKV(t, m, p, unified), &Request{Prompt: []llama.Token{m.BOS()}, N: 8, MaxTokens: 200, Temp: 0})
+			for _, c := range out {
+				if c.Text != " "+string(want) || c.Tokens != 200 || c.Finish != FinishLength {
+					t.Fatalf("unified=%v P=%d completion %d: %d tokens, finish %s, text %q", unified, p, c.Index, c.Tokens, c.Finish, c.Text)
+				}
 			}
 		}
+	}
+	// A longer prompt, shared by copying (split) or by metadata (unified).
+	prompt, _ := m.Tokenize("Once upon a time, there was a little girl named Lily.", true, false)
+	var texts [2]string
+	for k, unified := range []bool{false, true} {
+		out := run(t, engineKV(t, m, 4, unified), &Request{Prompt: prompt, N: 6, MaxTokens: 40, Temp: 0})
+		for _, c := range out {
+			if c.Text != out[0].Text {
+				t.Fatalf("unified=%v: greedy completions differ: %q vs %q", unified, c.Text, out[0].Text)
+			}
+		}
+		texts[k] = out[0].Text
+	}
+	if texts[0] != texts[1] {
+		t.Errorf("split and unified KV give different greedy text:\n%q\n%q", texts[0], texts[1])
 	}
 }
 

@@ -70,23 +70,24 @@ static int run(const char *path, int threads, int n_prompt, int n_gen, double *t
 	llama_model_free(model);
 	return rc == 0 ? 0 : 3;
 }
-// run_batched decodes an n_prompt-token prompt in sequence 0, shares it with
-// sequences 1..n_seq-1 (unified KV), then runs n_gen steps that each decode
+// run_batched decodes an n_prompt-token prompt in sequence n_seq, shares it
+// with sequences 0..n_seq-1 (unified KV: metadata only; split: a buffer copy
+// per sequence, as the sample engine does), then runs n_gen steps that each decode
 // one token for every sequence with logits, feeding fixed tokens (no
 // sampling). Reports the whole duration.
-static int run_batched(const char *path, int threads, int n_prompt, int n_seq, int n_gen, double *t_all) {
+static int run_batched(const char *path, int threads, int n_prompt, int n_seq, int n_gen, int unified, double *t_all) {
 	struct llama_model_params mp = llama_model_default_params();
 	struct llama_model *model = llama_model_load_from_file(path, mp);
 	if (!model) return 1;
 	int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
 	struct llama_context_params cp = llama_context_default_params();
-	cp.n_ctx = n_prompt + n_seq * (n_gen + 1) + 8;
+	cp.n_ctx = unified ? n_prompt + n_seq * (n_gen + 1) + 8 : (n_seq + 1) * ((n_prompt + n_gen + 1 + 255) / 256 * 256);
 	cp.n_batch = n_prompt > n_seq ? n_prompt : n_seq;
 	cp.n_ubatch = cp.n_batch < 512 ? cp.n_batch : 512;
 	cp.n_seq_max = n_seq + 1;
 	cp.n_threads = threads;
 	cp.n_threads_batch = threads;
-	cp.kv_unified = 1;
+	cp.kv_unified = unified;
 	cp.no_perf = 1;
 	cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
 	struct llama_context *ctx = llama_init_from_model(model, cp);
@@ -144,11 +145,15 @@ func Run(path string, threads, nPrompt, nGen int) (prompt, gen time.Duration, er
 
 // RunBatched times the shared-prompt batched decode of n-seq sequences for
 // n-gen steps, in C, without sampling.
-func RunBatched(path string, threads, nPrompt, nSeq, nGen int) (time.Duration, error) {
+func RunBatched(path string, threads, nPrompt, nSeq, nGen int, unified bool) (time.Duration, error) {
+	u := 0
+	if unified {
+		u = 1
+	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	var t C.double
-	if rc := C.run_batched(cpath, C.int(threads), C.int(nPrompt), C.int(nSeq), C.int(nGen), &t); rc != 0 {
+	if rc := C.run_batched(cpath, C.int(threads), C.int(nPrompt), C.int(nSeq), C.int(nGen), C.int(u), &t); rc != 0 {
 		return 0, fmt.Errorf("cbench: C batched loop failed (code %d)", int(rc))
 	}
 	return time.Duration(float64(t) * 1e9), nil

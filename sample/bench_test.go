@@ -1,0 +1,85 @@
+package sample_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spectrumkit/spectrum/internal/benchmodels"
+	"github.com/spectrumkit/spectrum/llama"
+	"github.com/spectrumkit/spectrum/llama/cbench"
+	"github.com/spectrumkit/spectrum/sample"
+)
+
+// BenchmarkSample: N = 64 completions × 64 tokens from one 64-token prompt,
+// with the batched engine (P = 32), the same engine with P = 1, and a raw C
+// loop doing the same batched decode (split KV, as the engine's default)
+// without sampling. Reported as
+// completions/s and generated tokens/s, and the ratios batched/P1 (target
+// ≥ 3) and batched/C (target ≥ 0.9).
+func BenchmarkSample(b *testing.B) {
+	const n, maxTok, promptLen = 64, 64, 64
+	models := map[string]string{"stories260K": filepath.Join("..", "..", "shared", "models", "stories260K.gguf")}
+	p135, err := benchmodels.Path("135M", "q8_0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	models["135M-q8_0"] = p135
+	for name, path := range models {
+		b.Run(name, func(b *testing.B) {
+			m, err := llama.LoadModel(path, llama.ModelParams{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			threads := llama.DefaultThreads()
+			if m.NParams() < 20_000_000 {
+				threads = 1
+			}
+			prompt := make([]llama.Token, promptLen)
+			for i := range prompt {
+				prompt[i] = llama.Token(1 + (i*7919)%(m.NVocab()-1))
+			}
+			timeEngine := func(p int) (time.Duration, int) {
+				e, err := sample.NewEngine(m, sample.Options{Parallel: p, Threads: threads})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer e.Close()
+				// Generation never stops early: no EOG (bias it away), no stop strings.
+				req := &sample.Request{Prompt: prompt, N: n, MaxTokens: maxTok, Temp: 1, Seed: 1,
+					LogitBias: map[llama.Token]float32{m.EOS(): -1e9}}
+				toks := 0
+				t0 := time.Now()
+				if err := e.Run(context.Background(), req, func(c sample.Completion) error { toks += c.Tokens; return nil }); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(t0), toks
+			}
+			var tBatched, tSerial, tC time.Duration
+			var toks int
+			for i := 0; i < b.N; i++ {
+				d, k := timeEngine(32)
+				tBatched += d
+				toks += k
+				d, _ = timeEngine(1)
+				tSerial += d
+				// The C loop decodes 32 sequences for 64 steps, twice (= 64 × 64).
+				for r := 0; r < 2; r++ {
+					d, err := cbench.RunBatched(path, threads, promptLen, 32, maxTok, false)
+					if err != nil {
+						b.Fatal(err)
+					}
+					tC += d
+				}
+			}
+			nb := float64(b.N)
+			b.ReportMetric(n*nb/tBatched.Seconds(), "compl/s")
+			b.ReportMetric(float64(toks)/tBatched.Seconds(), "gen_tok/s")
+			b.ReportMetric(n*nb/tSerial.Seconds(), "P1_compl/s")
+			b.ReportMetric(tSerial.Seconds()/tBatched.Seconds(), "batched/P1")
+			b.ReportMetric(tC.Seconds()/tBatched.Seconds(), "batched/C")
+		})
+	}
+}
