@@ -1,0 +1,177 @@
+package lora
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spectrumkit/spectrum/llama"
+	"github.com/spectrumkit/spectrum/models"
+	"github.com/spectrumkit/spectrum/models/synth"
+)
+
+// synthModel writes a synthetic model and then gives every bias and norm
+// weight random values (synth writes zeros and ones), so that biases and
+// q/k norms are exercised numerically.
+func synthModel(t *testing.T, cfg synth.Config) string {
+	t.Helper()
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "raw.gguf")
+	if err := synth.Write(raw, cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, cfg.Arch+".gguf")
+	f, err := models.Open(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := models.NewWriter()
+	if err := w.CopyMetadata(f, ""); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 77))
+	for _, ti := range f.Tensors {
+		if strings.HasSuffix(ti.Name, ".bias") || strings.HasSuffix(ti.Name, "norm.weight") {
+			v := make([]float32, ti.Elements())
+			for i := range v {
+				if strings.HasSuffix(ti.Name, ".bias") {
+					v[i] = float32(rng.NormFloat64() * 0.5)
+				} else {
+					v[i] = float32(1 + rng.NormFloat64()*0.3)
+				}
+			}
+			if err := w.AddF32(ti.Name, ti.Shape, v); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		data, err := f.TensorData(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.AddRaw(ti.Name, ti.Type, ti.Shape, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteFile(out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func tinyConfig(arch string) synth.Config {
+	return synth.Config{Arch: arch, NEmbd: 64, NFF: 96, NLayer: 2, NHead: 4, NHeadKV: 2, Seed: 3, Std: 0.1}
+}
+
+// TestArchitectures: forward parity with llama.cpp, export parity after
+// training, and finite-difference gradients for each supported
+// architecture on synthetic F32 models.
+func TestArchitectures(t *testing.T) {
+	for _, arch := range []string{"llama", "qwen2", "qwen3"} {
+		t.Run(arch, func(t *testing.T) {
+			path := synthModel(t, tinyConfig(arch))
+			tr := newTestTrainer(t, path, func(c *Config) { c.Rank = 4; c.LR = 1e-2 })
+			ids := testIDs(24, tr.VocabSize(), 5)
+			got, err := tr.Logits(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, scale := relDiff(got, llamaLogits(t, path, "", ids))
+			t.Logf("%s: forward vs llama.cpp %.3g (logit scale %.3g)", arch, rel, scale)
+			if rel > 1e-3 {
+				t.Errorf("forward parity %.3g", rel)
+			}
+
+			rng := rand.New(rand.NewPCG(8, 8))
+			tr.randomizeB(rng, 0.05)
+			rows := randomRows(rng, 2, 16, tr.VocabSize())
+			checkGradients(t, tr, rng, rows, 2, 1e-2)
+
+			for i := 0; i < 3; i++ {
+				if _, err := tr.Step(randomRows(rng, 2, 16, tr.VocabSize())); err != nil {
+					t.Fatal(err)
+				}
+			}
+			adapter := filepath.Join(t.TempDir(), "a.gguf")
+			if err := tr.ExportAdapter(adapter); err != nil {
+				t.Fatal(err)
+			}
+			got, _ = tr.Logits(ids)
+			rel, _ = relDiff(got, llamaLogits(t, path, adapter, ids))
+			if rel > 1e-3 {
+				t.Errorf("export parity %.3g", rel)
+			}
+		})
+	}
+}
+
+// TestQuantizedBases: on a llama model whose widths are multiples of 256,
+// quantized with llama.cpp to Q8_0, Q4_0 and Q4_K (every matrix), the
+// training graph keeps the stored types, matches llama.cpp on the same file,
+// trains (loss falls on a repeated batch) and its exported adapter matches
+// llama.cpp too.
+func TestQuantizedBases(t *testing.T) {
+	cfg := synth.Config{Arch: "llama", NEmbd: 256, NFF: 512, NLayer: 2, NHead: 4, NHeadKV: 2, Seed: 4, Std: 0.05, NVocab: 512}
+	f32 := synthModel(t, cfg)
+	for _, q := range []struct {
+		name string
+		typ  models.GGMLType
+	}{{"q8_0", models.TypeQ8_0}, {"q4_0", models.TypeQ4_0}, {"q4_k", models.TypeQ4_K}} {
+		t.Run(q.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), q.name+".gguf")
+			if err := llama.Quantize(f32, path, q.name, llama.QuantizeParams{Threads: 1, Pure: true}); err != nil {
+				t.Fatal(err)
+			}
+			tr := newTestTrainer(t, path, func(c *Config) { c.Rank = 8; c.LR = 3e-3 })
+			for _, name := range []string{"token_embd.weight", "blk.0.attn_q.weight", "blk.1.ffn_down.weight", "output.weight"} {
+				if got := models.GGMLType(tr.w.t[name]._type); got != q.typ {
+					t.Errorf("%s held as %s, want %s", name, got, q.typ)
+				}
+			}
+			ids := testIDs(24, tr.VocabSize(), 6)
+			got, err := tr.Logits(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// With B = 0 our logits differ from llama.cpp's on Q4_0/Q4_K by
+			// up to ~1% of the logit scale (measured 0.92% Q4_0, 0.18% Q4_K,
+			// 0 for Q8_0), although after training, with B ≠ 0, llama.cpp
+			// with the exported adapter reproduces them bit for bit (below);
+			// the cause is on llama.cpp's side and not understood yet. The
+			// quantization error itself is ~40% of the logit scale here.
+			rel, scale := relDiff(got, llamaLogits(t, path, "", ids))
+			t.Logf("%s: forward (B = 0) vs llama.cpp %.3g (logit scale %.3g)", q.name, rel, scale)
+			if rel > 2e-2 || (q.typ == models.TypeQ8_0 && rel > 1e-3) {
+				t.Errorf("forward parity %.3g", rel)
+			}
+			rows := randomRows(rand.New(rand.NewPCG(9, 9)), 2, 24, tr.VocabSize())
+			var first, last float64
+			for i := 0; i < 10; i++ {
+				r, err := tr.Step(rows)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					first = r.Loss
+				}
+				last = r.Loss
+			}
+			t.Logf("%s: loss on a repeated batch %.4f → %.4f in 10 steps", q.name, first, last)
+			if !(last < first-0.05) {
+				t.Errorf("loss did not fall: %.4f → %.4f", first, last)
+			}
+			adapter := filepath.Join(t.TempDir(), "a.gguf")
+			if err := tr.ExportAdapter(adapter); err != nil {
+				t.Fatal(err)
+			}
+			got, _ = tr.Logits(ids)
+			rel, _ = relDiff(got, llamaLogits(t, path, adapter, ids))
+			t.Logf("%s: export parity %.3g", q.name, rel)
+			if rel > 1e-3 {
+				t.Errorf("export parity %.3g", rel)
+			}
+		})
+	}
+}
