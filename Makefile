@@ -27,7 +27,11 @@ export CGO_CXXFLAGS
 TESTFLAGS ?=
 FUZZTIME  ?= 10s
 
-.PHONY: all build test vet fuzz bench env clean
+CUDA_ARCHITECTURES ?= native
+CUDA_BUILD         ?= build/cuda
+NPROC              := $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all build test vet fuzz bench env clean cuda
 
 all: build
 
@@ -51,5 +55,15 @@ env:
 	@echo "export CGO_CFLAGS='$(CGO_CFLAGS)'"
 	@echo "export CGO_CXXFLAGS='$(CGO_CXXFLAGS)'"
 
+# cuda builds ggml's CUDA backend with the pinned module's own CMake files
+# (cgo never compiles CUDA) into lib/, where bin/spectrum loads it at run time
+# (see `spectrum devices`). Needs nvcc and CMake; set CUDA_ARCHITECTURES
+# (e.g. 90 for H100) when building on a machine without the GPU.
+cuda:
+	cmake -S $(OLLAMA_DIR) -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHITECTURES)
+	cmake --build $(CUDA_BUILD) --target ggml-cuda -j $(NPROC)
+	@mkdir -p lib
+	cp -P $(CUDA_BUILD)/lib/ollama/libggml-cuda.so $(CUDA_BUILD)/lib/ollama/libggml-base.so* lib/
+
 clean:
-	rm -rf bin
+	rm -rf bin lib build

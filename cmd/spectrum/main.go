@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"sort"
+	"strconv"
 
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
+
+	"github.com/spectrumkit/spectrum/llama"
 )
 
 // globalOptions are the flags every command shares.
@@ -45,8 +47,8 @@ func newRootCmd() (*cobra.Command, *globalOptions) {
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.IntVar(&g.Threads, "threads", 0, "CPU threads for llama.cpp (0: the number of cores; 1 for tiny models)")
-	pf.IntVar(&g.GPULayers, "gpu-layers", 0, "layers to offload to a GPU (-1: all)")
+	pf.IntVar(&g.Threads, "threads", 0, "CPU threads (default: the physical cores; 1 for models under 20M parameters)")
+	pf.Var((*gpuLayersFlag)(&g.GPULayers), "gpu-layers", "layers to offload to a GPU: a number or \"all\"")
 	pf.StringVar(&g.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print only results (no progress, no logs below error)")
 	root.Flags().SortFlags = false
@@ -60,13 +62,35 @@ func newRootCmd() (*cobra.Command, *globalOptions) {
 	return root, g
 }
 
+// gpuLayersFlag parses --gpu-layers: a count, or "all" (stored as -1).
+type gpuLayersFlag int
+
+func (f *gpuLayersFlag) String() string {
+	if *f < 0 {
+		return "all"
+	}
+	return strconv.Itoa(int(*f))
+}
+
+func (f *gpuLayersFlag) Set(s string) error {
+	if s == "all" {
+		*f = -1
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a number of layers ≥ 0 or \"all\", got %q", s)
+	}
+	*f = gpuLayersFlag(n)
+	return nil
+}
+
+func (f *gpuLayersFlag) Type() string { return "N|all" }
+
 // setup validates the global flags and configures logging.
 func (g *globalOptions) setup() error {
 	if g.Threads < 0 {
 		return fmt.Errorf("--threads must be ≥ 1 (or 0 for the default), got %d", g.Threads)
-	}
-	if g.GPULayers < -1 {
-		return fmt.Errorf("--gpu-layers must be ≥ 0, or -1 for all layers, got %d", g.GPULayers)
 	}
 	lvl, err := log.ParseLevel(g.LogLevel)
 	if err != nil {
@@ -89,7 +113,7 @@ func (g *globalOptions) threads(nParams uint64) int {
 	if nParams > 0 && nParams < 20_000_000 {
 		return 1
 	}
-	return runtime.NumCPU()
+	return llama.DefaultThreads()
 }
 
 func main() {
