@@ -280,6 +280,9 @@ func (s *Scorer) run(ctx context.Context, jobs []job, reserved int) error {
 			}
 		}
 		if b.Len() == 0 {
+			if len(act) == 0 && nextJob >= len(jobs) {
+				break // only empty jobs were left
+			}
 			return errors.New("eval: internal error: empty batch")
 		}
 		if err := s.ctx.Decode(b); err != nil {
@@ -468,4 +471,21 @@ func collect(ntok int, each func(yield func(ex int, logp float64, argmax bool, o
 		rs.Outputs[k].Acc = float64(correct[k]) / float64(rs.Outputs[k].Tokens)
 	}
 	return rs
+}
+
+// SetRestrict replaces the restriction token set (nil: no restriction).
+func (s *Scorer) SetRestrict(toks []llama.Token) error {
+	if toks == nil {
+		s.restrict, s.opts.Restrict = nil, nil
+		return nil
+	}
+	r := make([]bool, s.model.NVocab())
+	for _, t := range toks {
+		if t < 0 || int(t) >= len(r) {
+			return fmt.Errorf("eval: restrict token %d outside the vocabulary", t)
+		}
+		r[t] = true
+	}
+	s.restrict, s.opts.Restrict = r, toks
+	return nil
 }

@@ -31,8 +31,11 @@ func stories(t testing.TB) *llama.Model {
 	return storiesModel
 }
 
-// flightTask prepares n flight rows in the colon format on stories260K.
-func flightTask(t testing.TB, m *llama.Model, n int) *SteerTask {
+// flightTask prepares n flight rows in the colon format, cut after example
+// index 2.
+func flightTask(t testing.TB, m *llama.Model, n int) *SteerTask { return flightTaskK(t, m, n, 2) }
+
+func flightTaskK(t testing.TB, m *llama.Model, n, k int) *SteerTask {
 	t.Helper()
 	task, err := suite.Lookup("flight")
 	if err != nil {
@@ -42,7 +45,7 @@ func flightTask(t testing.TB, m *llama.Model, n int) *SteerTask {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := PrepareSteer(format.NewColon(), m, "flight", rows, SteerOptions{K: 2})
+	st, err := PrepareSteer(format.NewColon(), m, "flight", rows, SteerOptions{K: k})
 	if err != nil {
 		t.Fatal(err)
 	}
