@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spectrumkit/spectrum/eval"
+	"github.com/spectrumkit/spectrum/format"
+	"github.com/spectrumkit/spectrum/internal/progress"
+	"github.com/spectrumkit/spectrum/llama"
+	"github.com/spectrumkit/spectrum/lora"
+	"github.com/spectrumkit/spectrum/models"
+	"github.com/spectrumkit/spectrum/sample"
+	"github.com/spectrumkit/spectrum/suite"
+	"github.com/spectrumkit/spectrum/tune"
+)
+
+func init() { register(newTuneCmd) }
+
+type tuneFlags struct {
+	tasks, rowsFiles, evalTasks []string
+	formatName, targets, out    string
+	schedule, ckptDir           string
+	rowsPerTask, evalRows       int
+	maxLength, rank             int
+	alpha, lr, warmup, wd, clip float64
+	descProb                    float64
+	epochs, maxSteps            int
+	batchTokens, gradAccum      int
+	evalEvery, ckptEvery        int
+	resume                      bool
+	seed                        int64
+}
+
+func newTuneCmd(g *globalOptions) *cobra.Command {
+	o := &tuneFlags{}
+	cmd := &cobra.Command{
+		Use:   "tune BASE.gguf -o ADAPTER.gguf",
+		Short: "Spectrum-tune a base model: train a LoRA adapter on Spectrum Suite rows",
+		Long: `tune trains a LoRA adapter on the base model (F32, F16 or quantized GGUF) with
+Spectrum Tuning: rows of the suite's train split (built-in offline tasks
+and/or --rows JSONL files), rendered in the model's format with the reference's
+rules (description kept with the task's probability, examples shuffled, loss
+only on outputs and their end token, the first output unscored without a
+description in the spectrum format, rows cut to --max-length, rows left with no
+labelled token dropped), mixed by row count, one epoch by default.
+
+Held-out steerability (loss_geq_1, all_acc_geq_1 on --eval-tasks) is measured
+every --eval-every steps and at the end. The training log (JSONL) and
+checkpoint.gguf go to --checkpoint-dir; Ctrl-C saves a checkpoint and
+--resume continues from it with identical results. The adapter records its
+base model (name, sha256), format, tasks and hyper-parameters as spectrum.*
+metadata, and loads in llama.cpp (--lora).`,
+		Example: `  spectrum tune ../shared/models/stories260K.gguf --tasks coinflip,poisson --rows-per-task 200 \
+      --max-length 256 --rank 8 --lr 1e-3 --eval-tasks negative_binomial -o adapter.gguf
+  spectrum tune base.gguf --tasks builtin-train --rows mine.jsonl --max-steps 500 \
+      --checkpoint-dir run1 -o adapter.gguf          # later: the same command with --resume`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runTune(cmd, g, o, args[0]) },
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.tasks, "tasks", nil, "training tasks: builtin-train or TASK,… (default builtin-train unless --rows)")
+	f.StringArrayVar(&o.rowsFiles, "rows", nil, "training rows JSONL (repeatable)")
+	f.IntVar(&o.rowsPerTask, "rows-per-task", 0, "rows generated per built-in task (0: the task's default)")
+	f.Float64Var(&o.descProb, "description-prob", -1, "probability a row keeps its description (default: the task's, 0.6; the paper: 0.8)")
+	f.StringVar(&o.formatName, "format", "auto", "format: auto, spectrum or colon")
+	f.IntVar(&o.maxLength, "max-length", 1024, "tokens per row")
+	f.IntVar(&o.rank, "rank", 16, "LoRA rank")
+	f.Float64Var(&o.alpha, "alpha", 32, "LoRA alpha (scale alpha/rank)")
+	f.StringVar(&o.targets, "targets", strings.Join(lora.Targets, ","), "projections to adapt")
+	f.Float64Var(&o.lr, "lr", 1e-4, "peak learning rate")
+	f.StringVar(&o.schedule, "schedule", "cosine", "learning-rate schedule after warmup: constant, linear or cosine")
+	f.Float64Var(&o.warmup, "warmup", 0.03, "warmup as a fraction of the steps")
+	f.Float64Var(&o.wd, "weight-decay", 0, "AdamW weight decay")
+	f.Float64Var(&o.clip, "clip", 1, "clip the global gradient norm (0: off)")
+	f.IntVar(&o.epochs, "epochs", 1, "passes over the rows")
+	f.IntVar(&o.maxSteps, "max-steps", 0, "stop after this many optimizer steps (overrides --epochs)")
+	f.IntVar(&o.batchTokens, "batch-tokens", 2048, "tokens per optimizer step (rows are added until reached)")
+	f.IntVar(&o.gradAccum, "grad-accum", 0, "rows per optimizer step (instead of --batch-tokens)")
+	f.StringSliceVar(&o.evalTasks, "eval-tasks", []string{tune.BuiltinTest}, "held-out tasks for steerability (none: no evaluation)")
+	f.IntVar(&o.evalRows, "eval-rows", 64, "rows generated per held-out task")
+	f.IntVar(&o.evalEvery, "eval-every", 0, "evaluate every N steps (0: at the end only)")
+	f.StringVar(&o.ckptDir, "checkpoint-dir", "", "folder for checkpoint.gguf and train-log.jsonl (default: beside -o)")
+	f.IntVar(&o.ckptEvery, "checkpoint-every", 0, "save a checkpoint every N steps (default: at evaluations and the end)")
+	f.BoolVar(&o.resume, "resume", false, "continue from the checkpoint in --checkpoint-dir")
+	f.Int64Var(&o.seed, "seed", 42, "seed for rows, order and initialisation")
+	f.StringVarP(&o.out, "output", "o", "", "adapter GGUF to write")
+	cmd.MarkFlagRequired("output")
+	cmd.MarkFlagsMutuallyExclusive("epochs", "max-steps")
+	cmd.MarkFlagsMutuallyExclusive("batch-tokens", "grad-accum")
+	return cmd
+}
+
+func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) error {
+	if err := g.checkThreads(cmd); err != nil {
+		return err
+	}
+	switch {
+	case o.rank < 1:
+		return fmt.Errorf("--rank must be ≥ 1, got %d", o.rank)
+	case o.alpha <= 0:
+		return fmt.Errorf("--alpha must be > 0, got %g", o.alpha)
+	case o.lr <= 0:
+		return fmt.Errorf("--lr must be > 0, got %g", o.lr)
+	case o.maxLength < 2:
+		return fmt.Errorf("--max-length must be ≥ 2, got %d", o.maxLength)
+	case o.evalRows < 1:
+		return fmt.Errorf("--eval-rows must be ≥ 1, got %d", o.evalRows)
+	case o.formatName == "chat":
+		return errors.New("--format chat is an evaluation baseline for instruct models; train with spectrum or colon")
+	}
+	if cmd.Flags().Changed("grad-accum") {
+		o.batchTokens = 0
+		if o.gradAccum < 1 {
+			return fmt.Errorf("--grad-accum must be ≥ 1, got %d", o.gradAccum)
+		}
+	} else if o.batchTokens < 1 {
+		return fmt.Errorf("--batch-tokens must be ≥ 1, got %d", o.batchTokens)
+	}
+	info, err := models.ReadInfo(base)
+	if err != nil {
+		return err
+	}
+	m, err := g.loadModel(base, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	f, err := format.ForModel(o.formatName, info.Family, m)
+	if err != nil {
+		return err
+	}
+	g.logf("format: %s", format.Describe(f))
+
+	specs := o.tasks
+	if len(specs) == 0 && len(o.rowsFiles) == 0 {
+		specs = []string{tune.BuiltinTrain}
+	}
+	tasks, err := tune.ResolveTasks(specs)
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		if t.Split == suite.SplitTest {
+			return fmt.Errorf("task %s belongs to the test split (held out); it cannot be trained on", t.Name)
+		}
+	}
+	var imported []suite.Row
+	for _, p := range o.rowsFiles {
+		rs, err := suite.ReadRowsFile(p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if suite.IsTest(r.Task) {
+				return fmt.Errorf("%s: task %s belongs to the test split; it cannot be trained on", p, r.Task)
+			}
+		}
+		imported = append(imported, rs...)
+	}
+	rows, st, err := tune.PrepareRows(m, f, tasks, imported, tune.RowOptions{Seed: o.seed, RowsPerTask: o.rowsPerTask, MaxLength: o.maxLength, DescriptionProb: o.descProb})
+	if err != nil {
+		return err
+	}
+	g.logf("training rows: %s", st)
+
+	cfg := lora.DefaultConfig()
+	cfg.Rank, cfg.Alpha, cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.ClipNorm = o.rank, o.alpha, o.lr, o.schedule, o.wd, o.clip
+	cfg.Targets = strings.Split(o.targets, ",")
+	cfg.MaxSeqLen = o.maxLength
+	cfg.Threads = g.threads(m.NParams())
+	cfg.Seed = uint64(o.seed)
+
+	var taskNames []string
+	for _, t := range tasks {
+		taskNames = append(taskNames, t.Name)
+	}
+	for _, p := range o.rowsFiles {
+		taskNames = append(taskNames, "rows:"+p)
+	}
+	evaluate, err := steerEvaluator(g, m, f, o)
+	if err != nil {
+		return err
+	}
+	var bar *progress.Bar
+	opts := tune.Options{
+		Base: base, Rows: rows, Trainer: cfg, Epochs: o.epochs, MaxSteps: o.maxSteps,
+		GradAccum: o.gradAccum, BatchTokens: o.batchTokens, Warmup: o.warmup, Seed: o.seed,
+		EvalEvery: o.evalEvery, Evaluate: evaluate, CheckpointDir: o.ckptDir, CheckpointEvery: o.ckptEvery,
+		Resume: o.resume, Output: o.out,
+		Metadata: map[string]string{"format": format.Describe(f), "tasks": strings.Join(taskNames, ","), "eval_tasks": strings.Join(o.evalTasks, ",")},
+		Logf:     g.logf,
+		Progress: func(p tune.Progress) {
+			if bar == nil {
+				bar = progress.New(cmd.ErrOrStderr(), p.TotalSteps, "training", "steps", g.Quiet)
+			}
+			bar.Set(p.Step, fmt.Sprintf("loss %.4f  lr %.2g  %.0f tok/s", p.Result.Loss, p.Result.LR, p.TokensPerSec))
+		},
+	}
+	sum, err := tune.Run(cmd.Context(), opts)
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(sum)
+}
+
+// steerEvaluator returns the held-out steerability evaluation of tune: the
+// eval tasks' rows are generated once (a seed apart from training) and
+// scored by llama.cpp with each adapter; metrics are the means over tasks of
+// loss_geq_1 and all_acc_geq_1, plus per-task values.
+func steerEvaluator(g *globalOptions, m *llama.Model, f format.Format, o *tuneFlags) (func(context.Context, string) (map[string]float64, error), error) {
+	if len(o.evalTasks) == 0 || (len(o.evalTasks) == 1 && (o.evalTasks[0] == "none" || o.evalTasks[0] == "")) {
+		return nil, nil
+	}
+	tasks, err := tune.ResolveTasks(o.evalTasks)
+	if err != nil {
+		return nil, err
+	}
+	var prepared []*eval.SteerTask
+	for i, t := range tasks {
+		rows, err := t.Generate(o.seed+7_000_001+int64(i), o.evalRows)
+		if err != nil {
+			return nil, err
+		}
+		st, err := eval.PrepareSteer(f, m, t.Name, rows, eval.SteerOptions{Seed: uint64(o.seed), SelectMaxLen: o.maxLength})
+		if err != nil {
+			return nil, fmt.Errorf("held-out task %s: %w", t.Name, err)
+		}
+		prepared = append(prepared, st)
+	}
+	return func(ctx context.Context, adapter string) (map[string]float64, error) {
+		s, err := eval.NewScorer(m, eval.ScorerOptions{Threads: g.threads(m.NParams()), Adapters: []sample.AdapterSpec{{Path: adapter, Scale: 1}}})
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		out := map[string]float64{}
+		var loss, acc []float64
+		for _, st := range prepared {
+			res, _, err := eval.EvalSteer(ctx, s, st, nil)
+			if err != nil {
+				return nil, err
+			}
+			if !math.IsNaN(float64(res.LossGeq1)) { // JSON has no NaN: tasks without scored outputs are left out
+				out[st.Task+"/loss_geq_1"] = float64(res.LossGeq1)
+				out[st.Task+"/all_acc_geq_1"] = float64(res.AllAccGeq1)
+				loss = append(loss, float64(res.LossGeq1))
+				acc = append(acc, float64(res.AllAccGeq1))
+			}
+		}
+		if len(loss) > 0 {
+			out["loss_geq_1"], out["all_acc_geq_1"] = mean(loss), mean(acc)
+		}
+		return out, nil
+	}, nil
+}
+
+func mean(x []float64) float64 {
+	if len(x) == 0 {
+		return math.NaN()
+	}
+	s := 0.0
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
+}
