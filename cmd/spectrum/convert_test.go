@@ -2,35 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/charmbracelet/log"
 )
 
-// runConvertCLI runs the spectrum command line in-process with args.
-func runConvertCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	root, _ := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	log.SetOutput(&errb)
-	defer log.SetOutput(os.Stderr)
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errb.String(), err
-}
-
 func TestConvertLlama2cCLI(t *testing.T) {
-	shared := filepath.Join("..", "..", "..", "shared", "models")
+	shared := sharedModels
 	ckpt, tok := filepath.Join(shared, "stories260K.bin"), filepath.Join(shared, "tok512.bin")
 	want, err := os.ReadFile(filepath.Join(shared, "stories260K.gguf"))
 	if err != nil {
-		t.Skip("shared models not available")
+		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "s.gguf")
 	tests := []struct {
@@ -45,7 +28,7 @@ func TestConvertLlama2cCLI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, _, err := runConvertCLI(t, tt.args...)
+			stdout, _, err := runCLI(t, tt.args...)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one mentioning %q", err, tt.wantErr)
