@@ -381,11 +381,23 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 			}
 		}
 		if t.Name == TensorTokenEmbd && untie {
-			if err := w.AddFunc(TensorOutput, t.Type, t.Shape, func(out io.Writer) error {
-				_, err := io.Copy(out, io.NewSectionReader(sec, 0, sec.Size()))
-				progress(TensorOutput)
-				return err
-			}); err != nil {
+			if opts.Dequantize && t.Type.BlockSize() > 1 && CanDequantize(t.Type) {
+				err = w.AddFunc(TensorOutput, opts.Type, t.Shape, func(out io.Writer) error {
+					data, err := base.TensorFloats(t.Name)
+					if err == nil {
+						err = writeFloats(out, opts.Type, data)
+					}
+					progress(TensorOutput)
+					return err
+				})
+			} else {
+				err = w.AddFunc(TensorOutput, t.Type, t.Shape, func(out io.Writer) error {
+					_, err := io.Copy(out, io.NewSectionReader(sec, 0, sec.Size()))
+					progress(TensorOutput)
+					return err
+				})
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
