@@ -50,21 +50,12 @@ func (a *Adapter) Path() string { return a.path }
 
 // Meta returns the adapter's metadata as text (e.g. "adapter.lora.alpha").
 func (a *Adapter) Meta() map[string]string {
-	out := map[string]string{}
 	if a.c == nil {
-		return out
+		return map[string]string{}
 	}
-	n := int(C.llama_adapter_meta_count(a.c))
-	for i := 0; i < n; i++ {
-		k, _ := cString(func(buf *C.char, sz C.size_t) C.int32_t {
-			return C.llama_adapter_meta_key_by_index(a.c, C.int32_t(i), buf, sz)
-		})
-		v, _ := cString(func(buf *C.char, sz C.size_t) C.int32_t {
-			return C.llama_adapter_meta_val_str_by_index(a.c, C.int32_t(i), buf, sz)
-		})
-		out[k] = v
-	}
-	return out
+	return metaMap(int(C.llama_adapter_meta_count(a.c)),
+		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t { return C.llama_adapter_meta_key_by_index(a.c, i, buf, n) },
+		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t { return C.llama_adapter_meta_val_str_by_index(a.c, i, buf, n) })
 }
 
 // Close frees the adapter. Detach it from every context first.

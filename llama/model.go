@@ -129,15 +129,19 @@ func (m *Model) Meta(key string) (string, bool) {
 // MetaAll returns every metadata key and value as text (arrays are elided
 // by llama.cpp).
 func (m *Model) MetaAll() map[string]string {
-	n := int(C.llama_model_meta_count(m.c))
+	return metaMap(int(C.llama_model_meta_count(m.c)),
+		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t { return C.llama_model_meta_key_by_index(m.c, i, buf, n) },
+		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t { return C.llama_model_meta_val_str_by_index(m.c, i, buf, n) })
+}
+
+// metaMap collects n key/value pairs read by index with llama.cpp's
+// write-into-buffer getters.
+func metaMap(n int, key, val func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t) map[string]string {
 	out := make(map[string]string, n)
 	for i := 0; i < n; i++ {
-		k, _ := cString(func(buf *C.char, sz C.size_t) C.int32_t {
-			return C.llama_model_meta_key_by_index(m.c, C.int32_t(i), buf, sz)
-		})
-		v, _ := cString(func(buf *C.char, sz C.size_t) C.int32_t {
-			return C.llama_model_meta_val_str_by_index(m.c, C.int32_t(i), buf, sz)
-		})
+		ci := C.int32_t(i)
+		k, _ := cString(func(buf *C.char, sz C.size_t) C.int32_t { return key(ci, buf, sz) })
+		v, _ := cString(func(buf *C.char, sz C.size_t) C.int32_t { return val(ci, buf, sz) })
 		out[k] = v
 	}
 	return out
