@@ -75,8 +75,8 @@ func BenchmarkSteer(b *testing.B) {
 		name, path string
 		rows, k    int
 	}{
-		{"stories260K", filepath.Join(sharedModels, "stories260K.gguf"), 16, 2},
-		{"135M-q8_0", q8, 8, 2},
+		{"stories260K", filepath.Join(sharedModels, "stories260K.gguf"), 12, 2},
+		{"135M-q8_0", q8, 4, 2},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
 			m, err := llama.LoadModel(bm.path, llama.ModelParams{})

@@ -39,7 +39,7 @@ func (s *Scorer) ScoreContinuations(ctx context.Context, seqs [][]llama.Token, f
 			}
 		}
 	}
-	if err := s.ensure(longest + s.opts.NBatch); err != nil {
+	if err := s.ensure(longest); err != nil {
 		return nil, err
 	}
 	if s.opts.NSeqMax < 2 {

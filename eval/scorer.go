@@ -37,6 +37,10 @@ type ScorerOptions struct {
 	Restrict []llama.Token
 	// Calibration collects the points of the calibration error (ECE).
 	Calibration bool
+	// SharedKV puts every packed row in one unified KV buffer; by default
+	// each sequence has its own KV stream, so that a packed row attends
+	// only over its own cells (attention cost does not grow with packing).
+	SharedKV bool
 }
 
 // OutputScore holds the metrics of one scored output (one example index) of
@@ -75,6 +79,7 @@ type Scorer struct {
 	ctx      *llama.Context
 	batch    *llama.Batch
 	cells    int
+	perSeq   int
 	restrict []bool
 	// Tokens counts the tokens decoded so far.
 	Tokens int
@@ -140,8 +145,14 @@ func (s *Scorer) Close() error {
 
 // ensure makes a context with at least cells KV cells.
 func (s *Scorer) ensure(cells int) error {
-	cells = max(cells, s.opts.NCtx, s.opts.NBatch)
-	cells = (cells + 255) / 256 * 256
+	cells = (max(cells, 1) + 255) / 256 * 256
+	s.perSeq = cells
+	if s.opts.SharedKV {
+		cells = max(cells, s.opts.NBatch)
+	} else {
+		cells *= s.opts.NSeqMax
+	}
+	cells = max(cells, s.opts.NCtx)
 	if s.ctx != nil && s.cells >= cells {
 		return nil
 	}
@@ -151,7 +162,7 @@ func (s *Scorer) ensure(cells int) error {
 	}
 	ctx, err := llama.NewContext(s.model, llama.ContextParams{
 		NCtx: cells, NBatch: s.opts.NBatch, NUbatch: min(s.opts.NBatch, 512), NSeqMax: s.opts.NSeqMax,
-		Threads: s.opts.Threads, KVType: s.opts.KVType, UnifiedKV: true, LoRA: len(s.adapters) > 0,
+		Threads: s.opts.Threads, KVType: s.opts.KVType, UnifiedKV: s.opts.SharedKV, LoRA: len(s.adapters) > 0,
 	})
 	if err != nil {
 		return err
@@ -253,6 +264,12 @@ func (s *Scorer) run(ctx context.Context, jobs []job, reserved int) error {
 		for !full && nextJob < len(jobs) && len(free) > 0 {
 			j := &jobs[nextJob]
 			need := len(j.ids) - j.start
+			if !s.opts.SharedKV {
+				need = 0 // each sequence has its own stream
+				if len(j.ids) > s.perSeq {
+					return fmt.Errorf("eval: a row of %d tokens does not fit the context (%d cells per sequence)", len(j.ids), s.perSeq)
+				}
+			}
 			if used+need > s.cells {
 				if len(act) == 0 {
 					return fmt.Errorf("eval: a row of %d tokens does not fit the context (%d cells)", len(j.ids), s.cells)

@@ -170,6 +170,11 @@ func TestScorerPackingAndLabelledLogits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	shared := newScorer(t, m, ScorerOptions{NSeqMax: 16, SharedKV: true})
+	d, err := shared.Score(context.Background(), rows, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if packed.Decodes >= single.Decodes {
 		t.Errorf("packing did not reduce decodes: %d packed, %d single", packed.Decodes, single.Decodes)
 	}
@@ -194,6 +199,9 @@ func TestScorerPackingAndLabelledLogits(t *testing.T) {
 		t.Errorf("packing changed NLLs by up to %g", d)
 	} else {
 		t.Logf("packed vs single: max NLL difference %g", d)
+	}
+	if d := maxDiff(a, d); d > 1e-4 {
+		t.Errorf("packing in one shared KV buffer changed NLLs by up to %g", d)
 	}
 	if d := maxDiff(b, c); d != 0 {
 		t.Errorf("labelled-only logits differ from all logits by up to %g", d)

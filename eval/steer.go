@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sort"
 
@@ -322,5 +321,3 @@ func EvalSteer(ctx context.Context, s *Scorer, st *SteerTask, progress func(done
 	}
 	return AggregateSteer(st.K, scores, s.opts.Calibration), scores, nil
 }
-
-var _ = math.NaN

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -256,7 +255,7 @@ func loadEvalData(o *evalOptions, mode string) (*evalData, error) {
 		}
 		rows, err := t.Generate(int64(o.seed), o.nRows)
 		if err != nil {
-			return nil, fmt.Errorf("task %s: %w (import its rows with --rows)", t.Name, err)
+			return nil, fmt.Errorf("task %s: %w; pass them with --rows", t.Name, err)
 		}
 		if t.Kind == suite.KindICL {
 			d.steer[t.Name] = rows
@@ -294,7 +293,11 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 		return fmt.Errorf("-n, --n-rows, --k, --parallel must be ≥ 0 and --pack, --batch ≥ 1")
 	}
 	if o.plot != "" {
-		if ext := strings.ToLower(filepath.Ext(o.plot)); ext != ".svg" && ext != ".png" {
+		switch ext := strings.ToLower(filepath.Ext(o.plot)); ext {
+		case ".svg":
+		case ".png":
+			return fmt.Errorf("--plot %s: PNG output needs gonum.org/v1/plot, which this build does not include; use a .svg file", o.plot)
+		default:
 			return fmt.Errorf("--plot %s: want a .svg or .png file", o.plot)
 		}
 		if !modeHas(mode, "steer") {
@@ -530,5 +533,3 @@ func sortedTaskNames(m map[string][]suite.Row) []string {
 	sort.Strings(ks)
 	return ks
 }
-
-var _ = os.Stderr
