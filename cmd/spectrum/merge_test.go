@@ -1,0 +1,270 @@
+package main
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spectrumkit/spectrum/llama"
+	"github.com/spectrumkit/spectrum/models"
+	"github.com/spectrumkit/spectrum/models/synth"
+)
+
+// mgWriteAdapter writes a random rank-r LoRA adapter (alpha 2r) for every
+// 2-D weight of the base model except those in skip, in llama.cpp's shapes.
+func mgWriteAdapter(t *testing.T, basePath, path string, r uint64, std float64, skip ...string) {
+	t.Helper()
+	base, err := models.Open(basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	arch, _ := base.String("general.architecture")
+	w := models.NewWriter()
+	for _, kv := range []models.KV{{Key: "general.architecture", Value: arch}, {Key: "general.type", Value: "adapter"},
+		{Key: "adapter.type", Value: "lora"}, {Key: "adapter.lora.alpha", Value: float32(2 * r)}} {
+		if err := w.Set(kv.Key, kv.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	randn := func(shape []uint64) []float32 {
+		out := make([]float32, shape[0]*shape[1])
+		for i := range out {
+			out[i] = float32(rng.NormFloat64() * std)
+		}
+		return out
+	}
+	for _, ti := range base.Tensors {
+		if len(ti.Shape) != 2 || strings.HasSuffix(ti.Name, "_norm.weight") || contains(skip, ti.Name) {
+			continue
+		}
+		a, b := []uint64{ti.Shape[0], r}, []uint64{r, ti.Shape[1]}
+		if ti.Name == models.TensorTokenEmbd {
+			a, b = []uint64{r, ti.Shape[1]}, []uint64{r, ti.Shape[0]}
+		}
+		if err := w.AddF32(ti.Name+".lora_a", a, randn(a)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.AddF32(ti.Name+".lora_b", b, randn(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// mgLogits decodes prompt with path (and an adapter at scale, if given) and
+// returns the logits of every position.
+func mgLogits(t *testing.T, path, adapter string, scale float32, prompt string) []float32 {
+	t.Helper()
+	m, err := llama.LoadModel(path, llama.ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 128, Threads: 1, KVType: "f32", LoRA: adapter != ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if adapter != "" {
+		a, err := llama.LoadAdapter(m, adapter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetAdapter(a, scale); err != nil {
+			t.Fatal(err)
+		}
+	}
+	toks, err := m.Tokenize(prompt, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := llama.NewBatch(len(toks), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i, tok := range toks {
+		b.Add(tok, llama.Pos(i), []llama.SeqID{0}, true)
+	}
+	if err := c.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	var out []float32
+	for i := range toks {
+		lg, err := c.Logits(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, lg...)
+	}
+	return out
+}
+
+// mgRel is max|a-b| / max|b|.
+func mgRel(a, b []float32) float64 {
+	var d, m float64
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i]-b[i])))
+		m = math.Max(m, math.Abs(float64(b[i])))
+	}
+	return d / m
+}
+
+// TestMergeCLIF32: stories260K (F32) + an adapter on every weight at scale
+// 0.5: the merged model's logits equal base+adapter within 1e-3 relative.
+func TestMergeCLIF32(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(sharedModels, "stories260K.gguf")
+	ad := filepath.Join(dir, "adapter.gguf")
+	mgWriteAdapter(t, base, ad, 4, 0.1)
+	out := filepath.Join(dir, "merged.gguf")
+	stdout, _, err := runCLI(t, "merge", base, "--lora", ad+":0.5", "-o", out, "-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "1 adapter(s) folded into 37 tensors, type f32") {
+		t.Errorf("stdout %q", stdout)
+	}
+	const prompt = "Once upon a time, there was a little girl named Lily."
+	want := mgLogits(t, base, ad, 0.5, prompt)
+	effect := mgRel(mgLogits(t, base, "", 0, prompt), want)
+	d := mgRel(mgLogits(t, out, "", 0, prompt), want)
+	t.Logf("F32: merged vs base+adapter %.3g relative (adapter effect %.3g)", d, effect)
+	if d > 1e-3 || effect < 0.05 {
+		t.Errorf("merged vs base+adapter %.3g relative (adapter effect %.3g)", d, effect)
+	}
+}
+
+// TestMergeCLIQ8_0: a Q8_0 base (synthetic, widths multiples of 32) merged
+// and re-quantized to Q8_0 (--type q8_0 and --type same): the merged model's
+// logits equal the Q8_0 base + adapter within the Q8_0 error, measured as the
+// F32-vs-Q8_0 difference of the base model itself.
+func TestMergeCLIQ8_0(t *testing.T) {
+	dir := t.TempDir()
+	f32 := filepath.Join(dir, "base.gguf")
+	if err := synth.Write(f32, synth.Config{Arch: "llama", NEmbd: 64, NFF: 128, NLayer: 2, NHead: 4, NHeadKV: 2, NCtx: 256,
+		VocabFrom: filepath.Join(sharedModels, "stories260K.gguf"), Seed: 11}); err != nil {
+		t.Fatal(err)
+	}
+	q8 := filepath.Join(dir, "base-q8_0.gguf")
+	if err := llama.Quantize(f32, q8, "q8_0", llama.QuantizeParams{Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ad := filepath.Join(dir, "adapter.gguf")
+	mgWriteAdapter(t, f32, ad, 4, 0.15)
+	const prompt = "Once upon a time, there was a little girl named Lily."
+	want := mgLogits(t, q8, ad, 1, prompt)
+	effect := mgRel(mgLogits(t, q8, "", 0, prompt), want)
+	qerr := mgRel(mgLogits(t, q8, "", 0, prompt), mgLogits(t, f32, "", 0, prompt))
+	for _, typ := range []string{"q8_0", "same"} {
+		out := filepath.Join(dir, "merged-"+typ+".gguf")
+		stdout, _, err := runCLI(t, "merge", q8, "--lora", ad, "-o", out, "--type", typ, "-q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(stdout, "type q8_0") {
+			t.Errorf("stdout %q", stdout)
+		}
+		in, err := models.ReadInfo(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.FileTypeName != "Q8_0" {
+			t.Errorf("--type %s: file type %q", typ, in.FileTypeName)
+		}
+		d := mgRel(mgLogits(t, out, "", 0, prompt), want)
+		t.Logf("--type %s: merged vs base+adapter %.3g relative; Q8_0 vs F32 base %.3g; adapter effect %.3g", typ, d, qerr, effect)
+		if d > 2*qerr+0.005 || effect < 0.05 {
+			t.Errorf("--type %s: merged vs base+adapter %.3g relative (Q8_0 error %.3g, adapter effect %.3g)", typ, d, qerr, effect)
+		}
+	}
+}
+
+func TestMergeCLIBadInput(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(sharedModels, "stories260K.gguf")
+	ad := filepath.Join(dir, "adapter.gguf")
+	mgWriteAdapter(t, base, ad, 2, 0.1)
+	other := filepath.Join(sharedModels, "llama-2-tiny-random.gguf")
+	copyBase := filepath.Join(dir, "base.gguf")
+	data, _ := os.ReadFile(base)
+	os.WriteFile(copyBase, data, 0o644)
+	out := filepath.Join(dir, "out.gguf")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"merge", base, "--lora", other, "-o", out}, "not a LoRA adapter"},
+		{[]string{"merge", other, "--lora", ad, "-o", out}, "do not fit base"},
+		{[]string{"merge", copyBase, "--lora", ad, "-o", copyBase}, "is an input file"},
+		{[]string{"merge", base, "--lora", ad + ":2", "-o", ad, "--type", "q8_0"}, "is an input file"},
+		{[]string{"merge", base, "--lora", ad, "-o", out, "--type", "q9"}, `--type "q9"`},
+		{[]string{"merge", base, "--lora", ":0.5", "-o", out}, "no adapter path"},
+		{[]string{"merge", base, "-o", out}, `"lora" not set`},
+		{[]string{"merge", base, "--lora", filepath.Join(dir, "nope.gguf"), "-o", out}, "no such file"},
+	} {
+		_, _, err := runCLI(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed merge left %s", out)
+	}
+	if got, _ := os.ReadFile(copyBase); string(got) != string(data) {
+		t.Error("the input was modified")
+	}
+	// No temporary files are left beside the output.
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("left %s", e.Name())
+		}
+	}
+}
+
+func TestParseLoRASpec(t *testing.T) {
+	for in, want := range map[string]models.MergeAdapter{
+		"a.gguf":        {Path: "a.gguf", Scale: 1},
+		"a.gguf:0.5":    {Path: "a.gguf", Scale: 0.5},
+		"a.gguf:-1":     {Path: "a.gguf", Scale: -1},
+		"C:/x/a.gguf":   {Path: "C:/x/a.gguf", Scale: 1},
+		"dir:v2/a.gguf": {Path: "dir:v2/a.gguf", Scale: 1},
+	} {
+		got, err := parseLoRASpec(in)
+		if err != nil || got != want {
+			t.Errorf("parseLoRASpec(%q) = %+v, %v", in, got, err)
+		}
+	}
+	if _, err := parseLoRASpec("a.gguf:NaN"); err == nil {
+		t.Error("NaN scale: no error")
+	}
+}
+
+func TestTransplantMergeHelp(t *testing.T) {
+	for _, c := range []string{"transplant", "merge"} {
+		out, _, err := runCLI(t, c, "--help")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "Examples:") || !strings.Contains(out, "spectrum "+c+" ") {
+			t.Errorf("%s --help:\n%s", c, out)
+		}
+	}
+}
