@@ -31,7 +31,7 @@ CUDA_ARCHITECTURES ?= native
 CUDA_BUILD         ?= build/cuda
 NPROC              := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build test vet fuzz bench env clean cuda
+.PHONY: all build test vet fuzz bench env clean cuda demo
 
 all: build
 
@@ -54,6 +54,11 @@ env:
 	@echo "export CGO_CPPFLAGS='$(CGO_CPPFLAGS)'"
 	@echo "export CGO_CFLAGS='$(CGO_CFLAGS)'"
 	@echo "export CGO_CXXFLAGS='$(CGO_CXXFLAGS)'"
+
+# demo Spectrum-tunes stories260K and compares base vs tuned on held-out tasks
+# (scripts/demo.sh; about 10 minutes on 2 cores).
+demo: build
+	scripts/demo.sh
 
 # cuda builds ggml's CUDA backend with the pinned module's own CMake files
 # (cgo never compiles CUDA) into lib/, where bin/spectrum loads it at run time
