@@ -268,3 +268,41 @@ func TestTransplantMergeHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeCLISameQ4_K_M: --type same on a Q4_K_M base (k-quant mix of Q4_K
+// and Q6_K) keeps that mix; the logits stay within the 4-bit error.
+func TestMergeCLISameQ4_K_M(t *testing.T) {
+	dir := t.TempDir()
+	f32 := filepath.Join(dir, "base.gguf")
+	if err := synth.Write(f32, synth.Config{Arch: "llama", NEmbd: 256, NFF: 512, NLayer: 1, NHead: 4, NHeadKV: 2, NCtx: 256,
+		VocabFrom: filepath.Join(sharedModels, "stories260K.gguf"), Seed: 12}); err != nil {
+		t.Fatal(err)
+	}
+	q4 := filepath.Join(dir, "base-q4_k_m.gguf")
+	if err := llama.Quantize(f32, q4, "q4_k_m", llama.QuantizeParams{Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ad := filepath.Join(dir, "adapter.gguf")
+	mgWriteAdapter(t, f32, ad, 4, 0.03)
+	out := filepath.Join(dir, "merged.gguf")
+	if _, _, err := runCLI(t, "merge", q4, "--lora", ad, "-o", out, "-q"); err != nil {
+		t.Fatal(err)
+	}
+	bi, _ := models.ReadInfo(q4)
+	oi, err := models.ReadInfo(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oi.FileTypeName != "Q4_K_M" || len(oi.TensorTypes) != len(bi.TensorTypes) {
+		t.Errorf("merged: %s %+v, base %s %+v", oi.FileTypeName, oi.TensorTypes, bi.FileTypeName, bi.TensorTypes)
+	}
+	const prompt = "Once upon a time, there was a little girl named Lily."
+	want := mgLogits(t, q4, ad, 1, prompt)
+	effect := mgRel(mgLogits(t, q4, "", 0, prompt), want)
+	qerr := mgRel(mgLogits(t, q4, "", 0, prompt), mgLogits(t, f32, "", 0, prompt))
+	d := mgRel(mgLogits(t, out, "", 0, prompt), want)
+	t.Logf("Q4_K_M: merged vs base+adapter %.3g relative; Q4_K_M vs F32 base %.3g; adapter effect %.3g", d, qerr, effect)
+	if d > 2*qerr+0.01 || effect < 0.05 {
+		t.Errorf("merged vs base+adapter %.3g relative (Q4_K_M error %.3g, adapter effect %.3g)", d, qerr, effect)
+	}
+}
