@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
@@ -43,7 +44,7 @@ func newRootCmd() (*cobra.Command, *globalOptions) {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return g.setup()
+			return g.setup(cmd.ErrOrStderr())
 		},
 	}
 	pf := root.PersistentFlags()
@@ -88,7 +89,7 @@ func (f *gpuLayersFlag) Set(s string) error {
 func (f *gpuLayersFlag) Type() string { return "N|all" }
 
 // setup validates the global flags and configures logging.
-func (g *globalOptions) setup() error {
+func (g *globalOptions) setup(stderr io.Writer) error {
 	if g.Threads < 0 {
 		return fmt.Errorf("--threads must be ≥ 1 (or 0 for the default), got %d", g.Threads)
 	}
@@ -100,7 +101,7 @@ func (g *globalOptions) setup() error {
 		lvl = log.ErrorLevel
 	}
 	log.SetLevel(lvl)
-	log.SetOutput(os.Stderr)
+	log.SetOutput(stderr)
 	return nil
 }
 
