@@ -8,6 +8,7 @@ import "C"
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // pair is one trainable LoRA pair on a base projection:
@@ -50,7 +51,8 @@ const (
 
 // inputs are the per-batch input tensors of a graph.
 type inputs struct {
-	ids, pos, mask, out, labels tensor
+	ids, pos, mask, maskSWA, out, labels tensor
+	nSWA                                 int // sliding window of maskSWA
 }
 
 // graphSize is the node budget of one training graph.
@@ -71,6 +73,12 @@ func (t *Trainer) forward(g *gctx, n, nOut int) (inputs, tensor) {
 	in.mask = g.new2(C.GGML_TYPE_F32, n, n)
 	setName(in.mask, "kq_mask")
 	C.ggml_set_input(in.mask)
+	if hp.nSWA > 0 && slices.Contains(hp.swa, true) {
+		in.nSWA = hp.nSWA
+		in.maskSWA = g.new2(C.GGML_TYPE_F32, n, n)
+		setName(in.maskSWA, "kq_mask_swa")
+		C.ggml_set_input(in.maskSWA)
+	}
 	gather := nOut != n
 	if gather {
 		in.out = g.new1(C.GGML_TYPE_I32, nOut)
@@ -92,14 +100,17 @@ func (t *Trainer) forward(g *gctx, n, nOut int) (inputs, tensor) {
 		return C.ggml_mul(c, C.ggml_rms_norm(c, x, C.float(hp.rmsEps)), weight)
 	}
 	ropeFreqs := w["rope_freqs.weight"] // nil when absent
-	rope := func(x tensor) tensor {
+	rope := func(x tensor, l int) tensor {
 		return C.ggml_rope_ext(c, x, in.pos, ropeFreqs, C.int(hp.nRot), C.int(hp.ropeMode), C.int(hp.nCtxOrig),
-			C.float(hp.ropeBase), C.float(hp.ropeScale), 0, 1, 32, 1)
+			C.float(hp.ropeBaseL[l]), C.float(hp.ropeScaleL[l]), 0, 1, 32, 1)
 	}
-	kqScale := C.float(1 / math.Sqrt(float64(hp.headDim)))
+	kqScale := C.float(hp.kqScale)
 	hd := C.int64_t(hp.headDim)
 
 	x := C.ggml_get_rows(c, w["token_embd.weight"], in.ids)
+	if hp.gemma {
+		x = C.ggml_scale(c, x, C.float(math.Sqrt(float64(hp.nEmbd))))
+	}
 	for l := 0; l < hp.nLayer; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
 		cur := norm(x, w[p+"attn_norm.weight"])
@@ -118,13 +129,17 @@ func (t *Trainer) forward(g *gctx, n, nOut int) (inputs, tensor) {
 			q = norm(q, w[p+"attn_q_norm.weight"])
 			k = norm(k, w[p+"attn_k_norm.weight"])
 		}
-		q = rope(q)
-		k = rope(k)
+		q = rope(q, l)
+		k = rope(k, l)
+		mask := in.mask
+		if hp.swa[l] && in.maskSWA != nil {
+			mask = in.maskSWA
+		}
 
 		qp := C.ggml_permute(c, q, 0, 2, 1, 3)                 // [hd, n, nHead]
 		kp := C.ggml_permute(c, k, 0, 2, 1, 3)                 // [hd, n, nHeadKV]
 		kq := C.ggml_mul_mat(c, kp, qp)                        // [n_k, n_q, nHead]
-		kq = C.ggml_soft_max_ext(c, kq, in.mask, kqScale, 0)   // causal, per row
+		kq = C.ggml_soft_max_ext(c, kq, mask, kqScale, 0)      // causal, per row
 		vt := C.ggml_cont(c, C.ggml_permute(c, v, 1, 2, 0, 3)) // [n, hd, nHeadKV]
 		kqv := C.ggml_mul_mat(c, vt, kq)                       // [hd, n_q, nHead]
 		o := C.ggml_permute(c, kqv, 0, 2, 1, 3)                // [hd, nHead, n_q]
@@ -135,13 +150,23 @@ func (t *Trainer) forward(g *gctx, n, nOut int) (inputs, tensor) {
 			o = C.ggml_get_rows(c, o, in.out)
 			x = C.ggml_get_rows(c, x, in.out)
 		}
+		if hp.gemma {
+			o = norm(o, w[p+"post_attention_norm.weight"])
+		}
 		x = C.ggml_add(c, o, x)
 
 		cur = norm(x, w[p+"ffn_norm.weight"])
 		gate := lin(cur, l, "gate")
 		up := lin(cur, l, "up")
-		cur = C.ggml_swiglu_split(c, gate, up)
+		if hp.gemma {
+			cur = C.ggml_mul(c, geluTanh(c, gate), up)
+		} else {
+			cur = C.ggml_swiglu_split(c, gate, up)
+		}
 		cur = lin(cur, l, "down")
+		if hp.gemma {
+			cur = norm(cur, w[p+"post_ffw_norm.weight"])
+		}
 		x = C.ggml_add(c, cur, x)
 	}
 	x = norm(x, w["output_norm.weight"])
@@ -150,8 +175,34 @@ func (t *Trainer) forward(g *gctx, n, nOut int) (inputs, tensor) {
 		out = w["token_embd.weight"]
 	}
 	logits := C.ggml_mul_mat(c, out, x) // [n_vocab, nOut]
+	if hp.softcap > 0 {
+		// cap·tanh(z/cap) with tanh(u) = 2σ(2u) − 1
+		sc := C.float(hp.softcap)
+		logits = C.ggml_scale_bias(c, sigmoid(c, C.ggml_scale(c, logits, 2/sc)), 2*sc, -sc)
+	}
 	setName(logits, "logits")
 	return in, logits
+}
+
+// Constants of the tanh approximation of GELU (ggml's GELU_COEF_A and
+// SQRT_2_OVER_PI).
+const (
+	geluCoefA   = 0.044715
+	sqrt2OverPi = 0.79788456080286535587989211986876
+)
+
+// geluTanh is GELU with the tanh approximation, 0.5·x·(1+tanh(√(2/π)(x+a·x³))),
+// composed from ops that have a backward pass in ggml (GELU and tanh do
+// not): 0.5·(1+tanh(u)) = σ(2u) and σ(z) = silu(z)/z, so with
+// k = 2√(2/π)(1+a·x²) > 0 and z = x·k, GELU(x) = x·σ(z) = silu(z)/k.
+func geluTanh(c *C.struct_ggml_context, x tensor) tensor {
+	k := C.ggml_scale_bias(c, C.ggml_sqr(c, x), C.float(2*sqrt2OverPi*geluCoefA), C.float(2*sqrt2OverPi))
+	return C.ggml_div(c, C.ggml_silu(c, C.ggml_mul(c, x, k)), k)
+}
+
+// sigmoid is σ(z) = exp(−softplus(−z)), from ops with a backward pass.
+func sigmoid(c *C.struct_ggml_context, z tensor) tensor {
+	return C.ggml_exp(c, C.ggml_scale(c, C.ggml_softplus(c, C.ggml_scale(c, z, -1)), -1))
 }
 
 // fillInputs sets the token, position and mask inputs of a batch.
@@ -170,6 +221,19 @@ func fillInputs(in inputs, mb *batch) {
 		}
 	}
 	setF32(in.mask, mask)
+	if in.maskSWA != nil {
+		// llama.cpp's LLAMA_SWA_TYPE_STANDARD: key p0 is hidden from query
+		// p1 when p1 − p0 ≥ n_swa.
+		for q := 0; q < n; q++ {
+			row := mask[q*n : (q+1)*n]
+			for k := range row {
+				if mb.pos[q]-mb.pos[k] >= int32(in.nSWA) {
+					row[k] = negInf
+				}
+			}
+		}
+		setF32(in.maskSWA, mask)
+	}
 	if in.out != nil {
 		setI32(in.out, mb.outIdx)
 	}

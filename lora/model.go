@@ -18,7 +18,7 @@ import (
 
 // SupportedArchitectures lists the general.architecture values the trainer
 // builds graphs for.
-var SupportedArchitectures = []string{"llama", "qwen2", "qwen3"}
+var SupportedArchitectures = []string{"llama", "qwen2", "qwen3", "gemma3"}
 
 // Targets are the projection names LoRA can adapt, in canonical order.
 var Targets = []string{"q", "k", "v", "o", "gate", "up", "down"}
@@ -52,8 +52,17 @@ type hparams struct {
 	ropeScale  float32 // freq_scale = 1/factor
 	nCtxOrig   int
 	biasQKV    bool // qwen2
-	qkNorm     bool // qwen3
+	qkNorm     bool // qwen3, gemma3
 	tiedOutput bool
+
+	// gemma3
+	gemma      bool      // √n_embd embedding scale, post-attention/FFN norms, GELU-tanh gated FFN
+	kqScale    float32   // softmax scale (1/√head_dim unless gemma3 27B)
+	nSWA       int       // sliding window (0: none)
+	swa        []bool    // per layer: local (sliding-window) attention
+	ropeBaseL  []float32 // per-layer RoPE base
+	ropeScaleL []float32 // per-layer RoPE frequency scale
+	softcap    float32   // final logit soft-capping (0: none)
 }
 
 func readUint(f *models.File, key string, def int, required bool) (int, error) {
@@ -184,6 +193,22 @@ func readHparams(f *models.File) (*hparams, error) {
 	case "qwen3":
 		hp.ropeMode = 2
 		hp.qkNorm = true
+	case "gemma3":
+		hp.ropeMode = 2
+		hp.qkNorm = true
+		hp.gemma = true
+	}
+	hp.kqScale = float32(1 / math.Sqrt(float64(hp.headDim)))
+	hp.ropeBaseL = make([]float32, hp.nLayer)
+	hp.ropeScaleL = make([]float32, hp.nLayer)
+	hp.swa = make([]bool, hp.nLayer)
+	for l := range hp.ropeBaseL {
+		hp.ropeBaseL[l], hp.ropeScaleL[l] = hp.ropeBase, hp.ropeScale
+	}
+	if hp.gemma {
+		if err := readGemma3(f, hp); err != nil {
+			return nil, err
+		}
 	}
 	emb, ok := f.Tensor("token_embd.weight")
 	if !ok {
@@ -196,6 +221,66 @@ func readHparams(f *models.File) (*hparams, error) {
 	_, hasOut := f.Tensor("output.weight")
 	hp.tiedOutput = !hasOut
 	return hp, nil
+}
+
+// readGemma3 reads gemma3's attention layout as llama.cpp does
+// (llama-model.cpp, LLM_ARCH_GEMMA3): with a positive
+// attention.sliding_window, every layer but each 6th (il % 6 == 5) is local
+// and uses RoPE base 10000, scale 1; global layers use rope.freq_base and the
+// file's scaling. Newer GGUF keys override those defaults when present:
+// attention.sliding_window_pattern (a period, or one bool per layer, true =
+// local) and rope.freq_base_swa. The attention scale is 1/√key_length
+// (1/√(n_embd/n_head) for the 62-layer 27B, as llama.cpp); final logit
+// soft-capping is applied when final_logit_softcapping is set.
+func readGemma3(f *models.File, hp *hparams) error {
+	k := func(s string) string { return hp.arch + "." + s }
+	var err error
+	if hp.nSWA, err = readUint(f, k("attention.sliding_window"), 0, false); err != nil {
+		return err
+	}
+	if hp.nLayer == 62 {
+		hp.kqScale = float32(1 / math.Sqrt(float64(hp.nEmbd/hp.nHead)))
+	}
+	capping, err := readFloat(f, k("final_logit_softcapping"), 0)
+	if err != nil {
+		return err
+	}
+	if capping < 0 || math.IsNaN(capping) || math.IsInf(capping, 0) {
+		return fmt.Errorf("lora: %s = %g is invalid", k("final_logit_softcapping"), capping)
+	}
+	hp.softcap = float32(capping)
+	if hp.nSWA == 0 {
+		return nil
+	}
+	baseSWA, err := readFloat(f, k("rope.freq_base_swa"), 10000)
+	if err != nil {
+		return err
+	}
+	pattern := 6
+	key := k("attention.sliding_window_pattern")
+	if v, ok := f.Value(key); ok {
+		switch v := v.(type) {
+		case []bool:
+			if len(v) != hp.nLayer {
+				return fmt.Errorf("lora: %s has %d values for %d layers", key, len(v), hp.nLayer)
+			}
+			copy(hp.swa, v)
+			pattern = 0
+		default:
+			if pattern, err = readUint(f, key, 6, false); err != nil {
+				return err
+			}
+		}
+	}
+	for l := range hp.swa {
+		if pattern > 0 {
+			hp.swa[l] = l%pattern < pattern-1
+		}
+		if hp.swa[l] {
+			hp.ropeBaseL[l], hp.ropeScaleL[l] = float32(baseSWA), 1
+		}
+	}
+	return nil
 }
 
 // ggmlType converts a models type to the cgo enum.
@@ -257,6 +342,12 @@ func weightSpecs(hp *hparams) []weightSpec {
 			specs = append(specs,
 				weightSpec{name: p + "attn_q_norm.weight", shape: []uint64{uint64(hp.headDim)}},
 				weightSpec{name: p + "attn_k_norm.weight", shape: []uint64{uint64(hp.headDim)}},
+			)
+		}
+		if hp.gemma {
+			specs = append(specs,
+				weightSpec{name: p + "post_attention_norm.weight", shape: []uint64{e}},
+				weightSpec{name: p + "post_ffw_norm.weight", shape: []uint64{e}},
 			)
 		}
 	}
