@@ -2,29 +2,54 @@ package eval
 
 import (
 	"fmt"
-	"html"
 	"io"
 	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgpdf"
+	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/spectrumkit/spectrum/suite"
 )
 
-// PlotCurves draws, per steerability task, loss and all_acc against the
-// number of in-context examples (example index), one line per report, into
-// an SVG file (written atomically).
-//
-// gonum.org/v1/plot is not a dependency of the module yet (adding it means
-// editing go.mod), so the SVG is written directly and PNG output is refused
-// with an error until it is.
-func PlotCurves(path string, reports []*Report) error {
+// Plot layout: two panels (loss, all_acc) side by side, a legend below them.
+const (
+	plotPanelW   = 5 * vg.Inch
+	plotPanelH   = 3.75 * vg.Inch
+	plotMargin   = 8 * vg.Millimeter / 2 // around the legend block
+	plotEntryGap = 4 * vg.Millimeter     // between legend columns
+	plotDPI      = vgimg.DefaultDPI
+)
+
+// CheckPlotPath reports whether path names an image format PlotCurves can
+// write, chosen by its extension: .png, .svg or .pdf (any case).
+func CheckPlotPath(path string) error {
 	switch strings.ToLower(filepath.Ext(path)) {
-	case ".svg":
-	case ".png":
-		return fmt.Errorf("--plot %s: PNG output needs gonum.org/v1/plot, which this build does not include; use a .svg file", path)
+	case ".png", ".svg", ".pdf":
+		return nil
+	case "":
+		return fmt.Errorf("plot %s: no file extension (want .png, .svg or .pdf)", path)
 	default:
-		return fmt.Errorf("--plot %s: want a .svg file", path)
+		return fmt.Errorf("plot %s: unsupported file extension %q (want .png, .svg or .pdf)", path, filepath.Ext(path))
+	}
+}
+
+// PlotCurves draws the steerability curves of reports, loss and all_acc
+// against the number of in-context examples (example index), as two panels
+// of one image with a line per task × model ("task · model label" in the
+// legend). The format follows path's extension (see CheckPlotPath); the file
+// is written atomically.
+func PlotCurves(path string, reports []*Report) error {
+	if err := CheckPlotPath(path); err != nil {
+		return err
 	}
 	tasks := map[string]bool{}
 	for _, r := range reports {
@@ -33,94 +58,160 @@ func PlotCurves(path string, reports []*Report) error {
 		}
 	}
 	if len(tasks) == 0 {
-		return fmt.Errorf("--plot: no steerability results to plot")
+		return fmt.Errorf("plot %s: no steerability results to plot", path)
 	}
-	names := sortedKeys(tasks)
-	return suite.WriteFileAtomic(path, nil, func(w io.Writer) error {
-		return writeSVG(w, names, reports)
+	panels, legend, err := buildCurvePlots(sortedKeys(tasks), reports)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	w, h := plotSize(legend)
+	var cw vg.CanvasWriterTo
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png":
+		cw = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))}
+	case ".svg":
+		cw = vgsvg.New(w, h)
+	case ".pdf":
+		cw = vgpdf.New(w, h)
+	}
+	drawCurvePlots(draw.New(cw), panels, legend)
+	return suite.WriteFileAtomic(path, nil, func(out io.Writer) error {
+		_, err := cw.WriteTo(out)
+		return err
 	})
 }
 
-var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"}
+// legendEntry is one line of the plot's legend.
+type legendEntry struct {
+	name   string
+	thumbs []plot.Thumbnailer
+}
 
-func writeSVG(w io.Writer, tasks []string, reports []*Report) error {
-	const pw, ph, ml, mr, mt, mb = 420.0, 260.0, 60.0, 20.0, 30.0, 45.0
-	width, height := 2*pw, ph*float64(len(tasks))+30+16*float64(len(reports))
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", width, height)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+// buildCurvePlots makes the loss and all_acc panels and the legend entries.
+// Colours tell models apart, dashes and glyphs tasks.
+func buildCurvePlots(tasks []string, reports []*Report) ([2]*plot.Plot, []legendEntry, error) {
+	var panels [2]*plot.Plot
+	for i, metric := range []string{"loss", "all_acc"} {
+		p := plot.New()
+		p.Title.Text = metric + " vs in-context examples"
+		p.X.Label.Text = "in-context examples (example index)"
+		p.Y.Label.Text = metric
+		p.X.Tick.Marker = intTicks{}
+		p.Add(plotter.NewGrid())
+		panels[i] = p
+	}
+	var legend []legendEntry
 	for ti, task := range tasks {
-		for mi, metric := range []string{"loss", "all_acc"} {
-			x0, y0 := float64(mi)*pw, float64(ti)*ph
-			// ranges
-			xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
-			for _, r := range reports {
-				s := r.Steer[task]
-				if s == nil {
-					continue
-				}
-				for _, c := range s.Curve {
-					v := float64(c.Loss)
-					if metric == "all_acc" {
-						v = float64(c.AllAcc)
-					}
-					if math.IsNaN(v) {
-						continue
-					}
-					xmin, xmax = math.Min(xmin, float64(c.ExampleIndex)), math.Max(xmax, float64(c.ExampleIndex))
-					ymin, ymax = math.Min(ymin, v), math.Max(ymax, v)
-				}
-			}
-			if math.IsInf(xmin, 1) {
+		for ri, r := range reports {
+			s := r.Steer[task]
+			if s == nil || len(s.Curve) == 0 {
 				continue
 			}
-			if metric == "all_acc" {
-				ymin, ymax = 0, 1
+			var loss, acc plotter.XYs
+			for _, c := range s.Curve {
+				x := float64(c.ExampleIndex)
+				if v := float64(c.Loss); !math.IsNaN(v) && !math.IsInf(v, 0) {
+					loss = append(loss, plotter.XY{X: x, Y: v})
+				}
+				if v := float64(c.AllAcc); !math.IsNaN(v) && !math.IsInf(v, 0) {
+					acc = append(acc, plotter.XY{X: x, Y: v})
+				}
 			}
-			if xmax == xmin {
-				xmax = xmin + 1
-			}
-			if ymax == ymin {
-				ymax = ymin + 1
-			}
-			px := func(x float64) float64 { return x0 + ml + (x-xmin)/(xmax-xmin)*(pw-ml-mr) }
-			py := func(y float64) float64 { return y0 + mt + (1-(y-ymin)/(ymax-ymin))*(ph-mt-mb) }
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="13">%s: %s</text>`+"\n", x0+pw/2, y0+18, html.EscapeString(task), metric)
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="black"/>`+"\n", x0+ml, y0+mt, pw-ml-mr, ph-mt-mb)
-			for i := 0; i <= 4; i++ {
-				yv := ymin + float64(i)/4*(ymax-ymin)
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%.3g</text>`+"\n", x0+ml-4, py(yv)+4, yv)
-				xv := xmin + float64(i)/4*(xmax-xmin)
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%.3g</text>`+"\n", px(xv), y0+ph-mb+14, xv)
-			}
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">in-context examples (example index)</text>`+"\n", x0+ml+(pw-ml-mr)/2, y0+ph-mb+30)
-			for ri, r := range reports {
-				s := r.Steer[task]
-				if s == nil {
+			var thumbs []plot.Thumbnailer
+			for i, xys := range []plotter.XYs{loss, acc} {
+				if len(xys) == 0 {
 					continue
 				}
-				var pts []string
-				for _, c := range s.Curve {
-					v := float64(c.Loss)
-					if metric == "all_acc" {
-						v = float64(c.AllAcc)
-					}
-					if !math.IsNaN(v) {
-						pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(float64(c.ExampleIndex)), py(v)))
-					}
+				l, sc, err := plotter.NewLinePoints(xys)
+				if err != nil {
+					return panels, nil, err
 				}
-				col := palette[ri%len(palette)]
-				fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", col, strings.Join(pts, " "))
+				l.Color = plotutil.Color(ri)
+				l.Width = vg.Points(1.5)
+				l.Dashes = plotutil.Dashes(ti)
+				sc.Color = plotutil.Color(ri)
+				sc.Shape = plotutil.Shape(ti)
+				sc.Radius = vg.Points(3)
+				panels[i].Add(l, sc)
+				if thumbs == nil {
+					thumbs = []plot.Thumbnailer{l, sc}
+				}
+			}
+			if thumbs != nil {
+				legend = append(legend, legendEntry{name: task + " · " + r.Label(), thumbs: thumbs})
 			}
 		}
 	}
-	for ri, r := range reports {
-		y := ph*float64(len(tasks)) + 20 + 16*float64(ri)
-		col := palette[ri%len(palette)]
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/>`+"\n", ml, y-4, ml+24, y-4, col)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", ml+30, y, html.EscapeString(r.Label()))
+	if len(legend) == 0 {
+		return panels, nil, fmt.Errorf("no finite steerability curve points to plot")
 	}
-	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	// all_acc is a fraction: always show the whole [0, 1] range.
+	panels[1].Y.Min, panels[1].Y.Max = 0, 1
+	return panels, legend, nil
+}
+
+// legendLayout arranges the legend entries in columns across the image
+// width: the number of columns and rows, a column's width and the height of
+// the whole legend block (margins included).
+func legendLayout(entries []legendEntry) (cols, rows int, colW, blockH vg.Length) {
+	sty := plot.NewLegend()
+	var textW, enth vg.Length
+	for _, e := range entries {
+		r := sty.TextStyle.Rectangle(" " + e.name)
+		textW = max(textW, r.Max.X)
+		enth = max(enth, sty.TextStyle.Rectangle(e.name).Max.Y)
+	}
+	colW = sty.ThumbnailWidth + textW + plotEntryGap
+	avail := 2*plotPanelW - 2*plotMargin
+	cols = max(1, min(len(entries), int(avail/colW)))
+	rows = (len(entries) + cols - 1) / cols
+	blockH = vg.Length(rows)*enth + sty.TextStyle.FontExtents().Descent + 2*plotMargin
+	return cols, rows, colW, blockH
+}
+
+// plotSize is the image size for a legend of these entries.
+func plotSize(entries []legendEntry) (w, h vg.Length) {
+	_, _, _, blockH := legendLayout(entries)
+	return 2 * plotPanelW, plotPanelH + blockH
+}
+
+func drawCurvePlots(dc draw.Canvas, panels [2]*plot.Plot, entries []legendEntry) {
+	cols, rows, colW, blockH := legendLayout(entries)
+	top := dc
+	top.Min.Y += blockH
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	cs := plot.Align([][]*plot.Plot{panels[:]}, tiles, top)
+	for i, p := range panels {
+		p.Draw(cs[0][i])
+	}
+	for c := 0; c < cols; c++ {
+		l := plot.NewLegend()
+		l.Left, l.Top = true, true
+		for _, e := range entries[c*rows : min(len(entries), (c+1)*rows)] {
+			l.Add(e.name, e.thumbs...)
+		}
+		col := dc
+		col.Min.X = dc.Min.X + plotMargin + vg.Length(c)*colW
+		col.Max.X = col.Min.X + colW
+		col.Max.Y = dc.Min.Y + blockH - plotMargin
+		col.Min.Y = dc.Min.Y + plotMargin
+		l.Draw(col)
+	}
+}
+
+// intTicks labels the example-index axis with whole numbers only.
+type intTicks struct{}
+
+func (intTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	for _, t := range (plot.DefaultTicks{}).Ticks(lo, hi) {
+		if t.Value != math.Trunc(t.Value) {
+			continue
+		}
+		if t.Label != "" {
+			t.Label = strconv.FormatInt(int64(t.Value), 10)
+		}
+		out = append(out, t)
+	}
+	return out
 }

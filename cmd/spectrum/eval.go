@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -84,7 +83,9 @@ Shares are fractions in [0, 1]; a value that cannot be computed is null.
 --compare adds models (MODEL[+LORA[:SCALE]]…): one markdown table with a
 column each on stdout, and a JSON array with one report each (-o).
 --rows-out writes the per-row (per-output, per-generation) values behind the
-aggregates as JSONL; --plot draws loss and all_acc vs in-context examples.`
+aggregates as JSONL; --plot draws loss and all_acc vs in-context examples
+(two panels, one line per task × model) as PNG, SVG or PDF, chosen by the
+file's extension (.png, .svg, .pdf).`
 
 func newEvalCmd(g *globalOptions) *cobra.Command {
 	o := &evalOptions{}
@@ -95,7 +96,7 @@ func newEvalCmd(g *globalOptions) *cobra.Command {
 		Example: `  spectrum eval steer model.gguf -o steer.json
   spectrum eval coverage model.gguf --tasks rng_1_10,us_states_full_names -n 100
   spectrum eval dist model.gguf --lora tuned.gguf --complete
-  spectrum eval all base.gguf --compare base.gguf+tuned.gguf -o results.json --plot curves.svg`,
+  spectrum eval all base.gguf --compare base.gguf+tuned.gguf -o results.json --plot curves.png`,
 	}
 	for _, mode := range []string{"steer", "coverage", "dist", "all"} {
 		mode := mode
@@ -125,7 +126,7 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 	f.StringSliceVar(&o.compare, "compare", nil, "more MODEL[+LORA[:SCALE]]… to evaluate side by side")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of generated rows and of sampling")
 	f.IntVar(&o.nRows, "n-rows", 0, "rows generated per built-in task (0: the task's default)")
-	f.StringVar(&o.plot, "plot", "", "draw loss/all_acc vs number of in-context examples (.svg or .png)")
+	f.StringVar(&o.plot, "plot", "", "draw loss/all_acc vs number of in-context examples (.png, .svg or .pdf, by extension)")
 	if mode == "steer" || mode == "all" {
 		f.IntVar(&o.k, "k", 0, "in-context examples scored per row (0: automatic, as the reference)")
 		f.IntVar(&o.selectMaxLen, "select-max-len", 2048, "tokens rows are cut to when choosing k")
@@ -293,12 +294,9 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 		return fmt.Errorf("-n, --n-rows, --k, --parallel must be ≥ 0 and --pack, --batch ≥ 1")
 	}
 	if o.plot != "" {
-		switch ext := strings.ToLower(filepath.Ext(o.plot)); ext {
-		case ".svg":
-		case ".png":
-			return fmt.Errorf("--plot %s: PNG output needs gonum.org/v1/plot, which this build does not include; use a .svg file", o.plot)
-		default:
-			return fmt.Errorf("--plot %s: want a .svg or .png file", o.plot)
+		// Checked before any model is loaded: a bad extension fails fast.
+		if err := eval.CheckPlotPath(o.plot); err != nil {
+			return fmt.Errorf("--%w", err)
 		}
 		if !modeHas(mode, "steer") {
 			return fmt.Errorf("--plot draws steerability curves: use it with eval steer or eval all")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ func readJSONL(t *testing.T, path string) []map[string]any {
 
 func TestEvalSteerCLI(t *testing.T) {
 	dir := t.TempDir()
-	res, rowsOut, plot := filepath.Join(dir, "res.json"), filepath.Join(dir, "rows.jsonl"), filepath.Join(dir, "c.svg")
+	res, rowsOut, plot := filepath.Join(dir, "res.json"), filepath.Join(dir, "rows.jsonl"), filepath.Join(dir, "c.png")
 	model := filepath.Join(sharedModels, "stories260K.gguf")
 	out, _, err := runCLI(t, "eval", "steer", model, "--tasks", "flight", "--n-rows", "6", "--k", "2",
 		"-o", res, "--rows-out", rowsOut, "--plot", plot, "-q")
@@ -82,9 +83,18 @@ func TestEvalSteerCLI(t *testing.T) {
 	if curve := fl["curve"].([]any); len(curve) != 3 {
 		t.Errorf("curve has %d points, want 3", len(curve))
 	}
-	svg, err := os.ReadFile(plot)
-	if err != nil || !strings.HasPrefix(string(svg), "<svg") || !strings.Contains(string(svg), "flight: all_acc") {
-		t.Errorf("plot: %v %.100s", err, svg)
+	// Two 5-inch panels side by side at 96 dpi, the legend below them.
+	pf, err := os.Open(plot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	img, err := png.Decode(pf)
+	if err != nil {
+		t.Fatalf("plot: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 960 || b.Dy() <= 360 {
+		t.Errorf("plot is %dx%d, want 960 wide and taller than 360", b.Dx(), b.Dy())
 	}
 }
 
@@ -167,7 +177,9 @@ func TestEvalBadInputs(t *testing.T) {
 		{[]string{"eval", "steer", model, "--tasks", "urn"}, "eval dist"},
 		{[]string{"eval", "steer", model, "--format", "spectrum"}, "spectrum"},
 		{[]string{"eval", "steer", model, "--rows", noOut}, "k"},
-		{[]string{"eval", "steer", model, "--tasks", "flight", "--plot", filepath.Join(dir, "x.pdf")}, ".svg or .png"},
+		{[]string{"eval", "steer", model, "--tasks", "flight", "--plot", filepath.Join(dir, "x.gif")}, "--plot " + filepath.Join(dir, "x.gif") + ": unsupported file extension"},
+		// The extension is checked before the model is opened.
+		{[]string{"eval", "all", filepath.Join(dir, "missing.gguf"), "--plot", filepath.Join(dir, "x.svgz")}, "unsupported file extension"},
 		{[]string{"eval", "coverage", model, "--rows", noOut}, "no rows"},
 		{[]string{"eval", "dist", model, "--tasks", "habermas"}, "--rows"},
 		{[]string{"eval", "coverage", model, "--variants", "neither"}, "neither"},
