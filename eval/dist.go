@@ -17,29 +17,17 @@ import (
 // distributional evaluation (§5.3).
 const DistChatPrompt = "Given the description and an input, respond with just an output."
 
-// chatMapping applies the chat format's family string mapping (as
-// format.Chat.Render does) to a rendered conversation.
-func chatMapping(f *format.Chat, s string) string {
-	switch f.Family() {
-	case format.FamilyGemma3:
-		return strings.ReplaceAll(s, "<bos>", "")
-	case format.FamilyChatML:
-		const a, think = "<|im_start|>assistant\n", "<think>\n\n</think>\n\n"
-		s = strings.ReplaceAll(s, a+think, a)
-		return strings.ReplaceAll(s, a, a+think)
-	}
-	return s
-}
-
 // renderChat renders a system/user conversation with the chat format's
-// template and a generation prompt.
+// template, family mapping and a generation prompt.
 func renderChat(f *format.Chat, system, user string) (string, error) {
-	msgs := []llama.ChatMessage{{Role: format.ChatSystem, Content: system}, {Role: format.ChatUser, Content: user}}
-	text, err := llama.ApplyChatTemplate(f.Template(), msgs, true)
+	segs, err := f.RenderConversation([]format.ChatMessage{
+		{Role: format.ChatSystem, Content: system},
+		{Role: format.ChatUser, Content: user},
+	}, true)
 	if err != nil {
 		return "", err
 	}
-	return chatMapping(f, text), nil
+	return format.Text(segs), nil
 }
 
 // DistPrompt builds the prompt text of a distributional row (description?,

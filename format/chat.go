@@ -261,16 +261,38 @@ func (f *Chat) StopString() string { return f.p.end }
 // RequiredTokens returns the special tokens of the template's family.
 func (f *Chat) RequiredTokens() []string { return append([]string(nil), f.p.tokens...) }
 
-// Render converts the messages (ChatConversation), renders them with the
-// template (add_generation_prompt = startGeneration), applies the family's
-// string mapping, and marks as loss every span that starts right after the
-// family's model_start_text and ends with (and includes) its end_string.
+// Render converts the messages (ChatConversation) and renders the
+// conversation with RenderConversation (add_generation_prompt =
+// startGeneration).
 func (f *Chat) Render(msgs []Message, startGeneration bool) ([]Segment, error) {
 	conv, err := ChatConversation(msgs, startGeneration)
 	if err != nil {
 		return nil, err
 	}
-	text, err := f.apply(f.template, conv, startGeneration)
+	return f.RenderConversation(conv, startGeneration)
+}
+
+// RenderConversation renders an arbitrary system/user/assistant
+// conversation with the per-family rules Render uses: the template renders
+// it (addGeneration is add_generation_prompt), the family's string mapping
+// is applied (Gemma: a literal <bos> dropped; ChatML/Qwen3: one empty think
+// block after every assistant header), and every span that starts right
+// after the family's model_start_text and ends with (and includes) its
+// end_string is marked as loss. A trailing generation prompt opens no span,
+// so Text of the result is the prompt to tokenize (with the tokenizer adding
+// BOS). Roles other than system, user and assistant are an error.
+func (f *Chat) RenderConversation(msgs []ChatMessage, addGeneration bool) ([]Segment, error) {
+	if len(msgs) == 0 {
+		return nil, errors.New("format: chat: empty conversation")
+	}
+	for i, m := range msgs {
+		switch m.Role {
+		case ChatSystem, ChatUser, ChatAssistant:
+		default:
+			return nil, fmt.Errorf("format: chat: conversation message %d has role %q; want system, user or assistant", i, m.Role)
+		}
+	}
+	text, err := f.apply(f.template, msgs, addGeneration)
 	if err != nil {
 		return nil, fmt.Errorf("format: chat: %s: %w", describeTemplate(f.template), err)
 	}
