@@ -1,4 +1,4 @@
-package models_test
+package llamacheck_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"github.com/spectrumkit/spectrum/models/synth"
 )
 
-const sharedModels = "../../shared/models"
+const sharedModels = "../../../shared/models"
 
 // synthConfig is a small llama-architecture model whose widths are multiples
 // of 32 (Q8_0, Q4_0 blocks), with the ChatML turn tokens in its vocabulary.

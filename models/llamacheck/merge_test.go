@@ -1,4 +1,4 @@
-package models_test
+package llamacheck_test
 
 import (
 	"math"
