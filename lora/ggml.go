@@ -18,7 +18,10 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unsafe"
+
+	"github.com/spectrumkit/spectrum/llama"
 
 	_ "github.com/ollama/ollama/ml/backend/ggml/ggml/src" // compiles ggml and its CPU backend
 )
@@ -113,26 +116,85 @@ func getF32(t tensor) []float32 {
 	return out
 }
 
-// backend is a compute backend plus a scheduler over it.
+// backend is the compute device's backend (plus the CPU backend as the
+// scheduler's fallback when the device is not the CPU) and a scheduler over
+// them.
 type backend struct {
-	cpu   C.ggml_backend_t
+	main  C.ggml_backend_t // where weights, adapter and graphs live
+	cpu   C.ggml_backend_t // CPU backend (== main on the CPU)
+	name  string           // device name, e.g. "CPU", "CUDA0"
+	isCPU bool
 	sched C.ggml_backend_sched_t
 	size  int // graph size the scheduler was made for
+	// peakCompute is the largest compute buffer the scheduler allocated on
+	// the main device (bytes), for the memory measurements.
+	peakCompute int
 }
 
-func newBackend(threads, graphSize int) (*backend, error) {
+// pickDevice resolves Config.Device: "cpu", "auto" (the first GPU device
+// registered, else the CPU), "cuda" (the first CUDA device; an error
+// without one) or an exact ggml device name such as "CUDA1". It returns nil
+// for the CPU.
+func pickDevice(device string) (C.ggml_backend_dev_t, error) {
+	switch device {
+	case "cpu":
+		return nil, nil
+	case "", "auto":
+		return C.ggml_backend_dev_by_type(C.GGML_BACKEND_DEVICE_TYPE_GPU), nil
+	}
+	n := int(C.ggml_backend_dev_count())
+	var names []string
+	for i := 0; i < n; i++ {
+		d := C.ggml_backend_dev_get(C.size_t(i))
+		name := C.GoString(C.ggml_backend_dev_name(d))
+		names = append(names, name)
+		if device == "cuda" && C.ggml_backend_dev_type(d) == C.GGML_BACKEND_DEVICE_TYPE_GPU && strings.HasPrefix(name, "CUDA") {
+			return d, nil
+		}
+		if strings.EqualFold(device, name) {
+			if C.ggml_backend_dev_type(d) == C.GGML_BACKEND_DEVICE_TYPE_CPU {
+				return nil, nil
+			}
+			return d, nil
+		}
+	}
+	if device == "cuda" {
+		return nil, fmt.Errorf("lora: device cuda: no CUDA device is registered (registered: %s); build the CUDA backend with `make cuda` and make it loadable ($%s or <executable dir>/../lib)",
+			strings.Join(names, ", "), llama.BackendPathEnv)
+	}
+	return nil, fmt.Errorf("lora: unknown device %q (auto, cpu, cuda, or one of: %s)", device, strings.Join(names, ", "))
+}
+
+func newBackend(threads, graphSize int, device string) (*backend, error) {
+	if device != "cpu" {
+		llama.Init() // loads the dynamically built backends (libggml-cuda.so)
+	}
+	dev, err := pickDevice(device)
+	if err != nil {
+		return nil, err
+	}
 	cpu := C.ggml_backend_cpu_init()
 	if cpu == nil {
 		return nil, errors.New("lora: could not initialise the ggml CPU backend")
 	}
 	C.ggml_backend_cpu_set_n_threads(cpu, C.int(threads))
+	b := &backend{main: cpu, cpu: cpu, name: "CPU", isCPU: true, size: graphSize}
 	backends := []C.ggml_backend_t{cpu}
-	sched := C.ggml_backend_sched_new(&backends[0], nil, 1, C.size_t(graphSize), false, false)
-	if sched == nil {
-		C.ggml_backend_free(cpu)
+	if dev != nil {
+		main := C.ggml_backend_dev_init(dev, nil)
+		if main == nil {
+			C.ggml_backend_free(cpu)
+			return nil, fmt.Errorf("lora: could not initialise device %s", C.GoString(C.ggml_backend_dev_name(dev)))
+		}
+		b.main, b.name, b.isCPU = main, C.GoString(C.ggml_backend_dev_name(dev)), false
+		backends = []C.ggml_backend_t{main, cpu} // the CPU last: the fallback
+	}
+	b.sched = C.ggml_backend_sched_new(&backends[0], nil, C.int(len(backends)), C.size_t(graphSize), false, false)
+	if b.sched == nil {
+		b.free()
 		return nil, errors.New("lora: could not create the ggml scheduler")
 	}
-	return &backend{cpu: cpu, sched: sched, size: graphSize}, nil
+	return b, nil
 }
 
 func (b *backend) free() {
@@ -143,6 +205,10 @@ func (b *backend) free() {
 		C.ggml_backend_sched_free(b.sched)
 		b.sched = nil
 	}
+	if b.main != nil && b.main != b.cpu {
+		C.ggml_backend_free(b.main)
+	}
+	b.main = nil
 	if b.cpu != nil {
 		C.ggml_backend_free(b.cpu)
 		b.cpu = nil
@@ -151,7 +217,7 @@ func (b *backend) free() {
 
 // alloc allocates every tensor of g in one buffer of the backend.
 func (b *backend) alloc(g *gctx) (C.ggml_backend_buffer_t, error) {
-	buf := C.ggml_backend_alloc_ctx_tensors(g.c, b.cpu)
+	buf := C.ggml_backend_alloc_ctx_tensors(g.c, b.main)
 	if buf == nil {
 		return nil, errors.New("lora: could not allocate a backend buffer (out of memory?)")
 	}
@@ -167,6 +233,9 @@ func (b *backend) run(gf *C.struct_ggml_cgraph, set func()) error {
 	C.ggml_backend_sched_reset(b.sched)
 	if !C.ggml_backend_sched_alloc_graph(b.sched, gf) {
 		return errors.New("lora: could not allocate the compute graph (out of memory?)")
+	}
+	if sz := int(C.ggml_backend_sched_get_buffer_size(b.sched, b.main)); sz > b.peakCompute {
+		b.peakCompute = sz
 	}
 	if set != nil {
 		set()

@@ -2,6 +2,7 @@ package lora
 
 /*
 #include <ggml.h>
+#include <ggml-backend.h>
 */
 import "C"
 
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // pair is one trainable LoRA pair on a base projection:
@@ -58,12 +60,27 @@ type inputs struct {
 // graphSize is the node budget of one training graph.
 func (t *Trainer) graphSize() int { return 1024*t.hp.nLayer + 2048 }
 
-// forward builds the model's forward graph for a batch of n tokens, with
+// builder builds (parts of) the model graph in one context for one batch.
+type builder struct {
+	t      *Trainer
+	g      *gctx
+	c      *C.struct_ggml_context
+	in     inputs
+	n      int
+	nOut   int
+	gather bool
+	// dequant makes the frozen matrices enter mul_mat as F32 copies made
+	// in the graph (ggml_cast), so that the backward pass through them is an
+	// F32 out_prod (what CUDA supports).
+	dequant bool
+}
+
+// newBuilder creates the per-graph inputs for a batch of n tokens with
 // logits at nOut gathered positions.
-func (t *Trainer) forward(g *gctx, n, nOut int) (inputs, tensor) {
+func (t *Trainer) newBuilder(g *gctx, n, nOut int, dequant bool) *builder {
 	hp := t.hp
-	c := g.c
-	var in inputs
+	b := &builder{t: t, g: g, c: g.c, n: n, nOut: nOut, gather: nOut != n, dequant: dequant}
+	in := &b.in
 	in.ids = g.new1(C.GGML_TYPE_I32, n)
 	setName(in.ids, "ids")
 	C.ggml_set_input(in.ids)
@@ -79,109 +96,140 @@ func (t *Trainer) forward(g *gctx, n, nOut int) (inputs, tensor) {
 		setName(in.maskSWA, "kq_mask_swa")
 		C.ggml_set_input(in.maskSWA)
 	}
-	gather := nOut != n
-	if gather {
+	if b.gather {
 		in.out = g.new1(C.GGML_TYPE_I32, nOut)
 		setName(in.out, "out_ids")
 		C.ggml_set_input(in.out)
 	}
+	return b
+}
 
+// forward builds the whole forward graph and returns the logits.
+func (t *Trainer) forward(g *gctx, n, nOut int) (inputs, tensor) {
+	b := t.newBuilder(g, n, nOut, false)
+	x := b.embed()
+	for l := 0; l < t.hp.nLayer; l++ {
+		x = b.layer(x, l)
+	}
+	return b.in, b.head(x)
+}
+
+// matmul is W·x for a frozen matrix W.
+func (b *builder) matmul(w, x tensor) tensor {
+	if b.dequant && w._type != C.GGML_TYPE_F32 {
+		w = C.ggml_cast(b.c, w, C.GGML_TYPE_F32)
+	}
+	return C.ggml_mul_mat(b.c, w, x)
+}
+
+func (b *builder) norm(x, weight tensor) tensor {
+	return C.ggml_mul(b.c, C.ggml_rms_norm(b.c, x, C.float(b.t.hp.rmsEps)), weight)
+}
+
+// embed is the token embedding [n_embd, n].
+func (b *builder) embed() tensor {
+	x := C.ggml_get_rows(b.c, b.t.w.t["token_embd.weight"], b.in.ids)
+	if b.t.hp.gemma {
+		x = C.ggml_scale(b.c, x, C.float(math.Sqrt(float64(b.t.hp.nEmbd))))
+	}
+	return x
+}
+
+// layer is transformer block l applied to x [n_embd, n]; the last block
+// keeps only the gathered positions when the batch gathers.
+func (b *builder) layer(x tensor, l int) tensor {
+	t, hp, c, in, n := b.t, b.t.hp, b.c, &b.in, b.n
 	w := t.w.t
-	lin := func(x tensor, l int, target string) tensor {
+	lin := func(x tensor, target string) tensor {
 		name := fmt.Sprintf("blk.%d.%s.weight", l, targetTensor[target])
-		y := C.ggml_mul_mat(c, w[name], x)
+		y := b.matmul(w[name], x)
 		if p := t.pairAt[pairKey{l, target}]; p != nil {
 			ab := C.ggml_mul_mat(c, p.b, C.ggml_mul_mat(c, p.a, x))
 			y = C.ggml_add(c, y, C.ggml_scale(c, ab, C.float(p.scale)))
 		}
 		return y
 	}
-	norm := func(x, weight tensor) tensor {
-		return C.ggml_mul(c, C.ggml_rms_norm(c, x, C.float(hp.rmsEps)), weight)
-	}
 	ropeFreqs := w["rope_freqs.weight"] // nil when absent
-	rope := func(x tensor, l int) tensor {
+	rope := func(x tensor) tensor {
 		return C.ggml_rope_ext(c, x, in.pos, ropeFreqs, C.int(hp.nRot), C.int(hp.ropeMode), C.int(hp.nCtxOrig),
 			C.float(hp.ropeBaseL[l]), C.float(hp.ropeScaleL[l]), 0, 1, 32, 1)
 	}
-	kqScale := C.float(hp.kqScale)
 	hd := C.int64_t(hp.headDim)
+	p := fmt.Sprintf("blk.%d.", l)
 
-	x := C.ggml_get_rows(c, w["token_embd.weight"], in.ids)
+	cur := b.norm(x, w[p+"attn_norm.weight"])
+	q := lin(cur, "q")
+	k := lin(cur, "k")
+	v := lin(cur, "v")
+	if hp.biasQKV {
+		q = C.ggml_add(c, q, w[p+"attn_q.bias"])
+		k = C.ggml_add(c, k, w[p+"attn_k.bias"])
+		v = C.ggml_add(c, v, w[p+"attn_v.bias"])
+	}
+	q = C.ggml_reshape_3d(c, q, hd, C.int64_t(hp.nHead), C.int64_t(n))
+	k = C.ggml_reshape_3d(c, k, hd, C.int64_t(hp.nHeadKV), C.int64_t(n))
+	v = C.ggml_reshape_3d(c, v, hd, C.int64_t(hp.nHeadKV), C.int64_t(n))
+	if hp.qkNorm {
+		q = b.norm(q, w[p+"attn_q_norm.weight"])
+		k = b.norm(k, w[p+"attn_k_norm.weight"])
+	}
+	q = rope(q)
+	k = rope(k)
+	mask := in.mask
+	if hp.swa[l] && in.maskSWA != nil {
+		mask = in.maskSWA
+	}
+
+	qp := C.ggml_permute(c, q, 0, 2, 1, 3)                        // [hd, n, nHead]
+	kp := C.ggml_permute(c, k, 0, 2, 1, 3)                        // [hd, n, nHeadKV]
+	kq := C.ggml_mul_mat(c, kp, qp)                               // [n_k, n_q, nHead]
+	kq = C.ggml_soft_max_ext(c, kq, mask, C.float(hp.kqScale), 0) // causal, per row
+	vt := C.ggml_cont(c, C.ggml_permute(c, v, 1, 2, 0, 3))        // [n, hd, nHeadKV]
+	kqv := C.ggml_mul_mat(c, vt, kq)                              // [hd, n_q, nHead]
+	o := C.ggml_permute(c, kqv, 0, 2, 1, 3)                       // [hd, nHead, n_q]
+	o = C.ggml_cont_2d(c, o, hd*C.int64_t(hp.nHead), C.int64_t(n))
+	o = lin(o, "o")
+	if b.gather && l == hp.nLayer-1 {
+		// Only the scored positions are needed past attention.
+		o = C.ggml_get_rows(c, o, in.out)
+		x = C.ggml_get_rows(c, x, in.out)
+	}
 	if hp.gemma {
-		x = C.ggml_scale(c, x, C.float(math.Sqrt(float64(hp.nEmbd))))
+		o = b.norm(o, w[p+"post_attention_norm.weight"])
 	}
-	for l := 0; l < hp.nLayer; l++ {
-		p := fmt.Sprintf("blk.%d.", l)
-		cur := norm(x, w[p+"attn_norm.weight"])
-		q := lin(cur, l, "q")
-		k := lin(cur, l, "k")
-		v := lin(cur, l, "v")
-		if hp.biasQKV {
-			q = C.ggml_add(c, q, w[p+"attn_q.bias"])
-			k = C.ggml_add(c, k, w[p+"attn_k.bias"])
-			v = C.ggml_add(c, v, w[p+"attn_v.bias"])
-		}
-		q = C.ggml_reshape_3d(c, q, hd, C.int64_t(hp.nHead), C.int64_t(n))
-		k = C.ggml_reshape_3d(c, k, hd, C.int64_t(hp.nHeadKV), C.int64_t(n))
-		v = C.ggml_reshape_3d(c, v, hd, C.int64_t(hp.nHeadKV), C.int64_t(n))
-		if hp.qkNorm {
-			q = norm(q, w[p+"attn_q_norm.weight"])
-			k = norm(k, w[p+"attn_k_norm.weight"])
-		}
-		q = rope(q, l)
-		k = rope(k, l)
-		mask := in.mask
-		if hp.swa[l] && in.maskSWA != nil {
-			mask = in.maskSWA
-		}
+	x = C.ggml_add(c, o, x)
 
-		qp := C.ggml_permute(c, q, 0, 2, 1, 3)                 // [hd, n, nHead]
-		kp := C.ggml_permute(c, k, 0, 2, 1, 3)                 // [hd, n, nHeadKV]
-		kq := C.ggml_mul_mat(c, kp, qp)                        // [n_k, n_q, nHead]
-		kq = C.ggml_soft_max_ext(c, kq, mask, kqScale, 0)      // causal, per row
-		vt := C.ggml_cont(c, C.ggml_permute(c, v, 1, 2, 0, 3)) // [n, hd, nHeadKV]
-		kqv := C.ggml_mul_mat(c, vt, kq)                       // [hd, n_q, nHead]
-		o := C.ggml_permute(c, kqv, 0, 2, 1, 3)                // [hd, nHead, n_q]
-		o = C.ggml_cont_2d(c, o, hd*C.int64_t(hp.nHead), C.int64_t(n))
-		o = lin(o, l, "o")
-		if gather && l == hp.nLayer-1 {
-			// Only the scored positions are needed past attention.
-			o = C.ggml_get_rows(c, o, in.out)
-			x = C.ggml_get_rows(c, x, in.out)
-		}
-		if hp.gemma {
-			o = norm(o, w[p+"post_attention_norm.weight"])
-		}
-		x = C.ggml_add(c, o, x)
-
-		cur = norm(x, w[p+"ffn_norm.weight"])
-		gate := lin(cur, l, "gate")
-		up := lin(cur, l, "up")
-		if hp.gemma {
-			cur = C.ggml_mul(c, geluTanh(c, gate), up)
-		} else {
-			cur = C.ggml_swiglu_split(c, gate, up)
-		}
-		cur = lin(cur, l, "down")
-		if hp.gemma {
-			cur = norm(cur, w[p+"post_ffw_norm.weight"])
-		}
-		x = C.ggml_add(c, cur, x)
+	cur = b.norm(x, w[p+"ffn_norm.weight"])
+	gate := lin(cur, "gate")
+	up := lin(cur, "up")
+	if hp.gemma {
+		cur = C.ggml_mul(c, geluTanh(c, gate), up)
+	} else {
+		cur = C.ggml_swiglu_split(c, gate, up)
 	}
-	x = norm(x, w["output_norm.weight"])
+	cur = lin(cur, "down")
+	if hp.gemma {
+		cur = b.norm(cur, w[p+"post_ffw_norm.weight"])
+	}
+	return C.ggml_add(c, cur, x)
+}
+
+// head is the final norm and the output matrix: logits [n_vocab, rows of x].
+func (b *builder) head(x tensor) tensor {
+	c, hp, w := b.c, b.t.hp, b.t.w.t
+	x = b.norm(x, w["output_norm.weight"])
 	out := w["output.weight"]
 	if out == nil {
 		out = w["token_embd.weight"]
 	}
-	logits := C.ggml_mul_mat(c, out, x) // [n_vocab, nOut]
+	logits := b.matmul(out, x) // [n_vocab, nOut]
 	if hp.softcap > 0 {
 		// cap·tanh(z/cap) with tanh(u) = 2σ(2u) − 1
 		sc := C.float(hp.softcap)
 		logits = C.ggml_scale_bias(c, sigmoid(c, C.ggml_scale(c, logits, 2/sc)), 2*sc, -sc)
 	}
 	setName(logits, "logits")
-	return in, logits
+	return logits
 }
 
 // Constants of the tanh approximation of GELU (ggml's GELU_COEF_A and
@@ -244,31 +292,74 @@ func fillInputs(in inputs, mb *batch) {
 // for modeTrain the gradients of that value are added to the accumulators.
 // For modeLogits it returns the logits at outIdx.
 func (t *Trainer) runBatch(mb *batch, mode graphMode, denom int) (float64, []float32, error) {
+	if mode == modeTrain && t.layered() {
+		l, err := t.trainLayered(mb, denom)
+		return l, nil, err
+	}
 	size := t.graphSize()
 	g, err := newCtx(2*size, size)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer g.free()
-	c := g.c
 
 	n, nOut := mb.n(), len(mb.outIdx)
 	in, logits := t.forward(g, n, nOut)
 	var out tensor
 	if mode == modeLogits {
 		out = logits
+		C.ggml_set_output(out)
 	} else {
-		in.labels = g.new2(C.GGML_TYPE_F32, t.hp.nVocab, nOut)
-		setName(in.labels, "labels")
-		C.ggml_set_input(in.labels)
-		ce := C.ggml_cross_entropy_loss(c, logits, in.labels) // mean over nOut rows
-		out = C.ggml_scale(c, ce, C.float(float64(nOut)/float64(denom)))
-		setName(out, "loss")
+		out = t.lossOf(g, &in, logits, nOut, denom)
 	}
+	gf, err := t.buildGraph(g, out, mode == modeTrain, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := t.be.run(gf, func() { t.fillAll(in, mb) }); err != nil {
+		return 0, nil, err
+	}
+	res := getF32(out)
+	if mode == modeLogits {
+		return 0, res, nil
+	}
+	return float64(res[0]), nil, nil
+}
+
+// lossOf adds the labels input and the batch's summed token loss divided
+// by denom.
+func (t *Trainer) lossOf(g *gctx, in *inputs, logits tensor, nOut, denom int) tensor {
+	in.labels = g.new2(C.GGML_TYPE_F32, t.hp.nVocab, nOut)
+	setName(in.labels, "labels")
+	C.ggml_set_input(in.labels)
+	ce := C.ggml_cross_entropy_loss(g.c, logits, in.labels) // mean over nOut rows
+	out := C.ggml_scale(g.c, ce, C.float(float64(nOut)/float64(denom)))
+	setName(out, "loss")
 	C.ggml_set_output(out)
-	gf := C.ggml_new_graph_custom(c, C.size_t(size), mode == modeTrain)
+	return out
+}
+
+// fillAll sets a graph's inputs, including the one-hot labels if present.
+func (t *Trainer) fillAll(in inputs, mb *batch) {
+	fillInputs(in, mb)
+	if in.labels != nil {
+		nv := t.hp.nVocab
+		oh := make([]float32, nv*len(mb.labels))
+		for i, lab := range mb.labels {
+			oh[i*nv+int(lab)] = 1
+		}
+		setF32(in.labels, oh)
+	}
+}
+
+// buildGraph makes the graph computing out and, if backward, the gradients
+// of out (a scalar loss) added to the LoRA accumulators and to the
+// accumulators in extra (keyed by leaf tensors flagged as parameters).
+func (t *Trainer) buildGraph(g *gctx, out tensor, backward bool, extra map[tensor]tensor) (*C.struct_ggml_cgraph, error) {
+	size := t.graphSize()
+	gf := C.ggml_new_graph_custom(g.c, C.size_t(size), C.bool(backward))
 	C.ggml_build_forward_expand(gf, out)
-	if mode == modeTrain {
+	if backward {
 		C.ggml_set_loss(out)
 		nf := int(C.ggml_graph_n_nodes(gf))
 		accs := make([]tensor, nf)
@@ -278,32 +369,166 @@ func (t *Trainer) runBatch(mb *batch, mode graphMode, denom int) (float64, []flo
 				accs[i] = t.lossGrad
 			} else if acc, ok := t.gradOf[node]; ok {
 				accs[i] = acc
+			} else if acc, ok := extra[node]; ok {
+				accs[i] = acc
 			}
 		}
-		C.ggml_build_backward_expand(c, gf, &accs[0])
+		C.ggml_build_backward_expand(g.c, gf, &accs[0])
 		protectBackwardInputs(gf)
 	}
 	if n := int(C.ggml_graph_n_nodes(gf)); 2*n > size {
-		return 0, nil, fmt.Errorf("lora: graph of %d nodes exceeds the budget %d", n, size)
+		return nil, fmt.Errorf("lora: graph of %d nodes exceeds the budget %d", n, size)
 	}
-	err = t.be.run(gf, func() {
-		fillInputs(in, mb)
-		if in.labels != nil {
-			oh := make([]float32, t.hp.nVocab*nOut)
-			for i, lab := range mb.labels {
-				oh[i*t.hp.nVocab+int(lab)] = 1
-			}
-			setF32(in.labels, oh)
-		}
-	})
+	return gf, nil
+}
+
+// layered reports whether training steps run layer by layer (activation
+// checkpointing), which DequantBackward implies.
+func (t *Trainer) layered() bool { return t.cfg.Checkpointing || t.cfg.DequantBackward }
+
+// trainLayered is modeTrain with per-layer recomputation. A forward pass,
+// one graph per layer, keeps only the hidden state entering each layer
+// (x_0 … x_L, F32). The head graph (final norm, output matrix, loss) then
+// gives the loss and dL/dx_L; for l = L−1 … 0 a graph recomputes layer l
+// from x_l and back-propagates the surrogate loss Σ(layer_l(x_l) ⊙ dL/dx_{l+1}),
+// whose gradients are exactly layer l's share of dL/dθ and dL/dx_l. Only one
+// layer's activations (and, with DequantBackward, its F32 weight copies) are
+// alive at a time.
+func (t *Trainer) trainLayered(mb *batch, denom int) (float64, error) {
+	hp := t.hp
+	n, nOut := mb.n(), len(mb.outIdx)
+	L := hp.nLayer
+	// Persistent per-batch tensors: boundaries and two gradient buffers
+	// (n rows) plus the gradient at x_L (nOut rows).
+	st, err := newCtx(L+4, 0)
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
-	res := getF32(out)
-	if mode == modeLogits {
-		return 0, res, nil
+	defer st.free()
+	xs := make([]tensor, L+1)
+	for l := range xs {
+		rows := n
+		if l == L {
+			rows = nOut
+		}
+		xs[l] = st.new2(C.GGML_TYPE_F32, hp.nEmbd, rows)
+		setName(xs[l], fmt.Sprintf("x_%d", l))
 	}
-	return float64(res[0]), nil, nil
+	dxL := st.new2(C.GGML_TYPE_F32, hp.nEmbd, nOut)
+	dx := [2]tensor{st.new2(C.GGML_TYPE_F32, hp.nEmbd, n), st.new2(C.GGML_TYPE_F32, hp.nEmbd, n)}
+	buf, err := t.be.alloc(st)
+	if err != nil {
+		return 0, err
+	}
+	defer freeBuffer(buf)
+
+	size := t.graphSize()
+	// run builds one graph (build returns its output), computes it, and
+	// returns the output's first value.
+	run := func(dequant, backward bool, extra map[tensor]tensor, mb *batch, build func(b *builder) tensor) (float32, error) {
+		g, err := newCtx(2*size, size)
+		if err != nil {
+			return 0, err
+		}
+		defer g.free()
+		b := t.newBuilder(g, n, nOut, dequant)
+		out := build(b)
+		gf, err := t.buildGraph(g, out, backward, extra)
+		if err != nil {
+			return 0, err
+		}
+		if err := t.be.run(gf, func() { t.fillAll(b.in, mb) }); err != nil {
+			return 0, err
+		}
+		var v float32
+		C.ggml_backend_tensor_get(out, unsafe.Pointer(&v), 0, 4)
+		return v, nil
+	}
+
+	// Forward: x_0 = embed, x_{l+1} = layer_l(x_l), with the stored weights.
+	for l := -1; l < L; l++ {
+		_, err := run(false, false, nil, mb, func(b *builder) tensor {
+			if l < 0 {
+				return C.ggml_cpy(b.c, b.embed(), xs[0])
+			}
+			return C.ggml_cpy(b.c, b.layer(xs[l], l), xs[l+1])
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+
+	// Head: the loss and dL/dx_L, over chunks of at most headRows rows so
+	// that the n_vocab-wide tensors (logits, one-hot labels, their
+	// gradient) stay bounded. With DequantBackward the reported loss comes
+	// from a forward-only head with the stored output matrix (as the
+	// default path and inference compute it: the CPU's quantized matmuls
+	// also quantize their activations, which shifts the loss by ~3e-4
+	// relative on Q8_0) and the gradient from a head with its F32 copy.
+	clearTensor(dxL)
+	C.ggml_set_param(xs[L])
+	var loss float64
+	rows := t.headRows()
+	for r0 := 0; r0 < nOut; r0 += rows {
+		r1 := min(r0+rows, nOut)
+		sub := &batch{labels: mb.labels[r0:r1]}
+		head := func(b *builder) tensor {
+			x := xs[L]
+			if r0 > 0 || r1 < nOut {
+				nb1 := x.nb[1]
+				x = C.ggml_view_2d(b.c, x, C.int64_t(hp.nEmbd), C.int64_t(r1-r0), nb1, C.size_t(r0)*nb1)
+			}
+			return t.lossOf(b.g, &b.in, b.head(x), r1-r0, denom)
+		}
+		l, err := run(t.cfg.DequantBackward, true, map[tensor]tensor{xs[L]: dxL}, sub, head)
+		if err == nil && t.cfg.DequantBackward {
+			l, err = run(false, false, nil, sub, head)
+		}
+		if err != nil {
+			return 0, err
+		}
+		loss += float64(l)
+	}
+
+	// Layers, last to first.
+	gin := dxL
+	for l := L - 1; l >= 0; l-- {
+		var extra map[tensor]tensor
+		gout := dx[l%2]
+		if l > 0 {
+			// x_0 depends on no parameter: its gradient is not needed.
+			clearTensor(gout)
+			C.ggml_set_param(xs[l])
+			extra = map[tensor]tensor{xs[l]: gout}
+		}
+		_, err := run(t.cfg.DequantBackward, true, extra, mb, func(b *builder) tensor {
+			y := b.layer(xs[l], l)
+			s := C.ggml_sum(b.c, C.ggml_mul(b.c, y, gin))
+			setName(s, "surrogate")
+			return s
+		})
+		if err != nil {
+			return 0, err
+		}
+		gin = gout
+	}
+	return loss, nil
+}
+
+// headBytes bounds one n_vocab-wide F32 tensor of a checkpointed head graph.
+const headBytes = 256 << 20
+
+// headRows is how many output rows one head graph of trainLayered takes.
+func (t *Trainer) headRows() int {
+	if t.headRowsOverride > 0 {
+		return t.headRowsOverride
+	}
+	return max(1, headBytes/(4*t.hp.nVocab))
+}
+
+// clearTensor zeroes a backend tensor.
+func clearTensor(x tensor) {
+	C.ggml_backend_tensor_memset(x, 0, 0, C.ggml_nbytes(x))
 }
 
 // protectBackwardInputs works around kernels that are not safe in place:

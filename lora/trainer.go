@@ -61,8 +61,32 @@ type Config struct {
 	// step are packed greedily; gradients accumulate over micro-batches).
 	// 0: MaxSeqLen.
 	BatchTokens int
-	Threads     int    // CPU threads (0: min(NumCPU, 8))
-	Seed        uint64 // initialisation of A and the RNG returned by Rand
+	Threads     int // CPU threads (0: min(NumCPU, 8))
+
+	// Device is where the graphs run: "auto" (or ""; a GPU if one is
+	// registered, else the CPU), "cpu", "cuda" (an error without a CUDA
+	// device) or a ggml device name such as "CUDA1". Backends are loaded
+	// like the llama package does ($SPECTRUM_BACKEND_PATH or
+	// <executable dir>/../lib). Non-CPU devices imply DequantBackward.
+	Device string
+
+	// Checkpointing recomputes activations layer by layer in the backward
+	// pass (activation checkpointing): a training step runs one graph per
+	// layer forward, keeping only each layer's input hidden state, then the
+	// loss head, then each layer again from its stored input with its
+	// backward pass. Peak memory holds one layer's activations instead of
+	// all of them, for about one extra forward pass of compute. Losses and
+	// gradients are the same up to float rounding.
+	Checkpointing bool
+	// DequantBackward makes the backward pass go through F32 copies of the
+	// frozen matrices, dequantized inside each layer's graph (ggml_cast), so
+	// that it only needs F32 out_prod — the only kind CUDA has. It implies
+	// the layer-by-layer schedule of Checkpointing so that one layer's F32
+	// copies are alive at a time (the recomputed forward uses them too; the
+	// first forward pass uses the stored types). Set automatically on
+	// non-CPU devices; on the CPU it is slower and only useful for testing.
+	DequantBackward bool
+	Seed            uint64 // initialisation of A and the RNG returned by Rand
 
 	// Logf, if set, receives warnings (e.g. truncated rows).
 	Logf func(format string, args ...any)
@@ -110,6 +134,8 @@ type Trainer struct {
 	pctx, gctxT, mctx *gctx
 	pbuf, gbuf, mbuf  C.ggml_backend_buffer_t
 	lossGrad          tensor
+
+	headRowsOverride int // tests: rows per checkpointed head graph
 
 	step   int
 	cursor int64
@@ -175,6 +201,13 @@ func (c *Config) validate() error {
 	if !(c.ClipNorm >= 0) {
 		return fmt.Errorf("lora: ClipNorm must be non-negative (got %g)", c.ClipNorm)
 	}
+	switch strings.ToLower(c.Device) {
+	case "", "auto", "cpu", "cuda":
+	default:
+		if strings.TrimSpace(c.Device) != c.Device {
+			return fmt.Errorf("lora: bad device %q", c.Device)
+		}
+	}
 	if c.MaxSeqLen < 0 || c.BatchTokens < 0 || c.Threads < 0 {
 		return errors.New("lora: negative MaxSeqLen, BatchTokens or Threads")
 	}
@@ -221,8 +254,16 @@ func NewTrainer(basePath string, cfg Config) (*Trainer, error) {
 	t := &Trainer{cfg: cfg, basePath: basePath, hp: hp, pairAt: map[pairKey]*pair{}, gradOf: map[tensor]tensor{}}
 	t.pcg = rand.NewPCG(cfg.Seed, 0x5eed10a)
 	t.rng = rand.New(t.pcg)
-	if t.be, err = newBackend(cfg.Threads, t.graphSize()); err != nil {
+	dev := strings.ToLower(cfg.Device)
+	if dev != "" && dev != "auto" && dev != "cpu" && dev != "cuda" {
+		dev = cfg.Device // an exact device name
+	}
+	if t.be, err = newBackend(cfg.Threads, t.graphSize(), dev); err != nil {
 		return nil, err
+	}
+	if !t.be.isCPU {
+		// CUDA's OUT_PROD takes only F32 operands.
+		t.cfg.DequantBackward = true
 	}
 	if t.w, err = loadWeights(f, hp, t.be); err != nil {
 		t.Close()
@@ -330,6 +371,15 @@ func (t *Trainer) Close() error {
 	t.be.free()
 	t.be = nil
 	return nil
+}
+
+// Device is the name of the ggml device the graphs run on ("CPU",
+// "CUDA0", ...).
+func (t *Trainer) Device() string {
+	if t.be == nil {
+		return ""
+	}
+	return t.be.name
 }
 
 // Config returns the configuration with defaults filled in.
