@@ -34,8 +34,9 @@ type tuneFlags struct {
 	epochs, maxSteps            int
 	batchTokens, gradAccum      int
 	evalEvery, ckptEvery        int
-	resume                      bool
+	resume, checkpointing       bool
 	seed                        int64
+	device                      string
 }
 
 func newTuneCmd(g *globalOptions) *cobra.Command {
@@ -90,6 +91,8 @@ metadata, and loads in llama.cpp (--lora).`,
 	f.IntVar(&o.ckptEvery, "checkpoint-every", 0, "save a checkpoint every N steps (default: at evaluations and the end)")
 	f.BoolVar(&o.resume, "resume", false, "continue from the checkpoint in --checkpoint-dir")
 	f.Int64Var(&o.seed, "seed", 42, "seed for rows, order and initialisation")
+	f.StringVar(&o.device, "device", "auto", "where training runs: auto (a GPU if a backend is loaded), cpu, cuda, or a device name")
+	f.BoolVar(&o.checkpointing, "recompute", false, "recompute activations layer by layer in the backward pass (less memory, ~1 more forward of compute)")
 	f.StringVarP(&o.out, "output", "o", "", "adapter GGUF to write")
 	cmd.MarkFlagRequired("output")
 	cmd.MarkFlagsMutuallyExclusive("epochs", "max-steps")
@@ -176,6 +179,8 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 	cfg.MaxSeqLen = o.maxLength
 	cfg.Threads = g.threads(m.NParams())
 	cfg.Seed = uint64(o.seed)
+	cfg.Device = o.device
+	cfg.Checkpointing = o.checkpointing
 
 	var taskNames []string
 	for _, t := range tasks {
