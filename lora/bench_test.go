@@ -2,13 +2,12 @@ package lora
 
 import (
 	"math/rand/v2"
-	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/spectrumkit/spectrum/llama"
-	"github.com/spectrumkit/spectrum/models/synth"
+	"github.com/spectrumkit/spectrum/internal/benchmodels"
 )
 
 // BenchmarkTrainStep: a synthetic SmolLM2-135M-shaped llama quantized to
@@ -16,24 +15,29 @@ import (
 // LoRA r=16 on all seven targets, 2 threads. Reports training tokens/s, the
 // ratio of one training step to one forward pass (Eval of the same row) in
 // the same run, and the peak RSS of the process.
+//
+// Sub-benchmarks: default (one graph per micro-batch, backward through the
+// Q8_0 weights with out_prod), checkpointing (layer by layer), dequant (one
+// graph, in-graph F32 copies of the frozen matrices) and
+// dequant+checkpointing (the GPU configuration).
 func BenchmarkTrainStep(b *testing.B) {
-	dir := b.TempDir()
-	cfg, err := synth.Preset("135M")
+	path, err := benchmodels.Path("135M", "q8_0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg.F16 = true
-	f16 := filepath.Join(dir, "135m-f16.gguf")
-	if err := synth.Write(f16, cfg); err != nil {
-		b.Fatal(err)
+	for _, mode := range []string{"default", "checkpointing", "dequant", "dequant+checkpointing"} {
+		b.Run(mode, func(b *testing.B) {
+			c := DefaultConfig()
+			c.Threads = 2
+			c.MaxSeqLen = 256
+			c.Checkpointing = strings.Contains(mode, "checkpointing")
+			c.DequantBackward = strings.Contains(mode, "dequant")
+			benchTrain(b, path, c)
+		})
 	}
-	path := filepath.Join(dir, "135m-q8_0.gguf")
-	if err := llama.Quantize(f16, path, "q8_0", llama.QuantizeParams{Threads: 2, Pure: true}); err != nil {
-		b.Fatal(err)
-	}
-	c := DefaultConfig()
-	c.Threads = 2
-	c.MaxSeqLen = 256
+}
+
+func benchTrain(b *testing.B, path string, c Config) {
 	tr, err := NewTrainer(path, c)
 	if err != nil {
 		b.Fatal(err)

@@ -105,8 +105,8 @@ func (t *Trainer) newBuilder(g *gctx, n, nOut int, dequant bool) *builder {
 }
 
 // forward builds the whole forward graph and returns the logits.
-func (t *Trainer) forward(g *gctx, n, nOut int) (inputs, tensor) {
-	b := t.newBuilder(g, n, nOut, false)
+func (t *Trainer) forward(g *gctx, n, nOut int, dequant bool) (inputs, tensor) {
+	b := t.newBuilder(g, n, nOut, dequant)
 	x := b.embed()
 	for l := 0; l < t.hp.nLayer; l++ {
 		x = b.layer(x, l)
@@ -304,7 +304,7 @@ func (t *Trainer) runBatch(mb *batch, mode graphMode, denom int) (float64, []flo
 	defer g.free()
 
 	n, nOut := mb.n(), len(mb.outIdx)
-	in, logits := t.forward(g, n, nOut)
+	in, logits := t.forward(g, n, nOut, mode == modeTrain && t.cfg.DequantBackward)
 	var out tensor
 	if mode == modeLogits {
 		out = logits
@@ -383,8 +383,8 @@ func (t *Trainer) buildGraph(g *gctx, out tensor, backward bool, extra map[tenso
 }
 
 // layered reports whether training steps run layer by layer (activation
-// checkpointing), which DequantBackward implies.
-func (t *Trainer) layered() bool { return t.cfg.Checkpointing || t.cfg.DequantBackward }
+// checkpointing).
+func (t *Trainer) layered() bool { return t.cfg.Checkpointing }
 
 // trainLayered is modeTrain with per-layer recomputation. A forward pass,
 // one graph per layer, keeps only the hidden state entering each layer
