@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -147,19 +148,37 @@ func TestArchitectures(t *testing.T) {
 // trains (loss falls on a repeated batch) and its exported adapter matches
 // llama.cpp too.
 func TestQuantizedBases(t *testing.T) {
-	cfg := synth.Config{Arch: "llama", NEmbd: 256, NFF: 512, NLayer: 2, NHead: 4, NHeadKV: 2, Seed: 4, Std: 0.05, NVocab: 512}
-	f32 := synthModel(t, cfg)
+	llamaCfg := synth.Config{Arch: "llama", NEmbd: 256, NFF: 512, NLayer: 2, NHead: 4, NHeadKV: 2, Seed: 4, Std: 0.05, NVocab: 512}
+	gemmaCfg := synth.Config{Arch: "gemma3", NEmbd: 256, NFF: 512, NLayer: 6, NHead: 4, NHeadKV: 2, HeadDim: 64, Seed: 4, Std: 0.05,
+		NVocab: 512, SlidingWindow: 8, TiedOutput: true}
+	f32 := map[string]string{"llama": synthModel(t, llamaCfg), "gemma3": synthModel(t, gemmaCfg)}
 	for _, q := range []struct {
-		name string
-		typ  models.GGMLType
-	}{{"q8_0", models.TypeQ8_0}, {"q4_0", models.TypeQ4_0}, {"q4_k", models.TypeQ4_K}} {
-		t.Run(q.name, func(t *testing.T) {
+		arch, name string
+		typ        models.GGMLType
+	}{
+		{"llama", "q8_0", models.TypeQ8_0}, {"llama", "q4_0", models.TypeQ4_0}, {"llama", "q4_k", models.TypeQ4_K},
+		{"gemma3", "q8_0", models.TypeQ8_0}, {"gemma3", "q4_k", models.TypeQ4_K},
+	} {
+		t.Run(q.arch+"/"+q.name, func(t *testing.T) {
+			// gemma3: our exact (composed) GELU-tanh against llama.cpp's CPU
+			// GEGLU, which reads GELU from an F16 table, differs by ~3e-4 in
+			// F32, but the CPU's quantized matmuls, which quantize their
+			// activations, turn that into ~2% of the logit scale on Q8_0
+			// (with ggml's table GELU in our graph the Q8_0 difference is
+			// exactly 0, measured): allow 5e-2 for gemma3.
+			tol, tolQ8 := 2e-2, 1e-3
+			if q.arch == "gemma3" {
+				tol, tolQ8 = 5e-2, 5e-2
+			}
 			path := filepath.Join(t.TempDir(), q.name+".gguf")
-			if err := llama.Quantize(f32, path, q.name, llama.QuantizeParams{Threads: 1, Pure: true}); err != nil {
+			if err := llama.Quantize(f32[q.arch], path, q.name, llama.QuantizeParams{Threads: 1, Pure: true}); err != nil {
 				t.Fatal(err)
 			}
 			tr := newTestTrainer(t, path, func(c *Config) { c.Rank = 8; c.LR = 3e-3 })
 			for _, name := range []string{"token_embd.weight", "blk.0.attn_q.weight", "blk.1.ffn_down.weight", "output.weight"} {
+				if tr.w.t[name] == nil && name == "output.weight" && q.arch == "gemma3" {
+					continue // tied
+				}
 				if got := models.GGMLType(tr.w.t[name]._type); got != q.typ {
 					t.Errorf("%s held as %s, want %s", name, got, q.typ)
 				}
@@ -176,11 +195,35 @@ func TestQuantizedBases(t *testing.T) {
 			// the cause is on llama.cpp's side and not understood yet. The
 			// quantization error itself is ~40% of the logit scale here.
 			rel, scale := relDiff(got, llamaLogits(t, path, "", ids))
-			t.Logf("%s: forward (B = 0) vs llama.cpp %.3g (logit scale %.3g)", q.name, rel, scale)
-			if rel > 2e-2 || (q.typ == models.TypeQ8_0 && rel > 1e-3) {
+			t.Logf("%s/%s: forward (B = 0) vs llama.cpp %.3g (logit scale %.3g)", q.arch, q.name, rel, scale)
+			if rel > tol || (q.typ == models.TypeQ8_0 && rel > tolQ8) {
 				t.Errorf("forward parity %.3g", rel)
 			}
 			rows := randomRows(rand.New(rand.NewPCG(9, 9)), 2, 24, tr.VocabSize())
+
+			// DequantBackward (in-graph dequantization to F32, the CUDA path)
+			// computes the gradient of an F32 file of the same dequantized
+			// weights.
+			var gr [2][]float32
+			for k, p := range []string{path, dequantizedCopy(t, path)} {
+				tk := newTestTrainer(t, p, func(c *Config) { c.Rank = 8; c.DequantBackward = k == 0 })
+				tk.randomizeB(rand.New(rand.NewPCG(5, 5)), 0.02)
+				var err error
+				if _, gr[k], err = tk.gradient(rows); err != nil {
+					t.Fatal(err)
+				}
+				tk.Close()
+			}
+			var d, s float64
+			for i := range gr[0] {
+				d += math.Pow(float64(gr[0][i]-gr[1][i]), 2)
+				s += math.Pow(float64(gr[1][i]), 2)
+			}
+			t.Logf("%s/%s: DequantBackward gradient vs the dequantized F32 file %.3g", q.arch, q.name, math.Sqrt(d/s))
+			if math.Sqrt(d/s) > 1e-5 {
+				t.Errorf("DequantBackward gradient differs from the F32 file's by %.3g", math.Sqrt(d/s))
+			}
+
 			var first, last float64
 			for i := 0; i < 10; i++ {
 				r, err := tr.Step(rows)
@@ -192,7 +235,7 @@ func TestQuantizedBases(t *testing.T) {
 				}
 				last = r.Loss
 			}
-			t.Logf("%s: loss on a repeated batch %.4f → %.4f in 10 steps", q.name, first, last)
+			t.Logf("%s/%s: loss on a repeated batch %.4f → %.4f in 10 steps", q.arch, q.name, first, last)
 			if !(last < first-0.05) {
 				t.Errorf("loss did not fall: %.4f → %.4f", first, last)
 			}
@@ -202,8 +245,8 @@ func TestQuantizedBases(t *testing.T) {
 			}
 			got, _ = tr.Logits(ids)
 			rel, _ = relDiff(got, llamaLogits(t, path, adapter, ids))
-			t.Logf("%s: export parity %.3g", q.name, rel)
-			if rel > 1e-3 {
+			t.Logf("%s/%s: export parity %.3g", q.arch, q.name, rel)
+			if rel > min(tol, 1e-3) && !(q.arch == "gemma3" && rel <= tol) {
 				t.Errorf("export parity %.3g", rel)
 			}
 		})
