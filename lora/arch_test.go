@@ -252,3 +252,42 @@ func TestQuantizedBases(t *testing.T) {
 		})
 	}
 }
+
+// TestGemma3Layout: the sliding-window layout and RoPE bases from the GGUF:
+// llama.cpp's defaults (every 6th layer global, local base 10000), the newer
+// attention.sliding_window_pattern (a period or per-layer bools) and
+// rope.freq_base_swa keys, and no sliding window at all.
+func TestGemma3Layout(t *testing.T) {
+	cfg := tinyConfig("gemma3")
+	cases := []struct {
+		name  string
+		extra []models.KV
+		swa   []bool
+		base  float32 // local layers' RoPE base
+	}{
+		{"default", nil, []bool{true, true, true, true, true, false}, 10000},
+		{"period 3", []models.KV{{Key: "gemma3.attention.sliding_window_pattern", Value: uint32(3)},
+			{Key: "gemma3.rope.freq_base_swa", Value: float32(5000)}}, []bool{true, true, false, true, true, false}, 5000},
+		{"bools", []models.KV{{Key: "gemma3.attention.sliding_window_pattern", Value: []bool{false, true, false, true, false, true}}},
+			[]bool{false, true, false, true, false, true}, 10000},
+		{"no window", []models.KV{{Key: "gemma3.attention.sliding_window", Value: uint32(0)}}, make([]bool, 6), 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr := newTestTrainer(t, synthModel(t, cfg, c.extra...), nil)
+			hp := tr.hp
+			for l, local := range c.swa {
+				want := float32(1e6)
+				if local {
+					want = c.base
+				}
+				if hp.swa[l] != local || hp.ropeBaseL[l] != want {
+					t.Errorf("layer %d: local %v base %g, want %v %g", l, hp.swa[l], hp.ropeBaseL[l], local, want)
+				}
+			}
+			if _, err := tr.Logits(testIDs(12, tr.VocabSize(), 2)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -17,12 +17,12 @@ import (
 //
 //	SPECTRUM_LORA_MEM=135M:256 go test ./lora -run TestMemory -v
 //
-// (preset:tokens[:checkpoint]), one configuration per process because peak
-// RSS is per process.
+// (preset:tokens[:checkpoint|dequant|dequant+checkpoint]), one
+// configuration per process because peak RSS is per process.
 func TestMemory(t *testing.T) {
 	spec := os.Getenv("SPECTRUM_LORA_MEM")
 	if spec == "" {
-		t.Skip("set SPECTRUM_LORA_MEM=preset:tokens[:checkpoint]")
+		t.Skip("set SPECTRUM_LORA_MEM=preset:tokens[:checkpoint|dequant|dequant+checkpoint]")
 	}
 	parts := strings.Split(spec, ":")
 	n, err := strconv.Atoi(parts[1])
@@ -36,7 +36,10 @@ func TestMemory(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Threads = 2
 	cfg.MaxSeqLen = n
-	cfg.Checkpointing = len(parts) > 2 && parts[2] == "checkpoint"
+	if len(parts) > 2 {
+		cfg.Checkpointing = strings.Contains(parts[2], "checkpoint")
+		cfg.DequantBackward = strings.Contains(parts[2], "dequant")
+	}
 	tr, err := NewTrainer(path, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -53,8 +56,8 @@ func TestMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s, %d tokens, checkpointing %v, loss %.4f; peak RSS after load %.0f MiB, after a step %.0f MiB; largest ggml compute buffer %.0f MiB",
-		parts[0], n, cfg.Checkpointing, res.Loss, loaded, maxRSS(), float64(tr.be.peakCompute)/(1<<20))
+	t.Logf("%s, %d tokens, checkpointing %v, dequant %v, loss %.4f; peak RSS after load %.0f MiB, after a step %.0f MiB; largest ggml compute buffer %.0f MiB",
+		parts[0], n, cfg.Checkpointing, cfg.DequantBackward, res.Loss, loaded, maxRSS(), float64(tr.be.peakCompute)/(1<<20))
 }
 
 func maxRSS() float64 {
