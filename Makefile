@@ -47,7 +47,8 @@ test: vet
 	$(GO) test -run '^$$' -fuzz FuzzReadGGUF -fuzztime $(FUZZTIME) ./models
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	GOMAXPROCS=1 $(GO) test -run '^$$' -bench BindingVsC -benchtime 4x ./llama
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./sample ./eval ./lora
 
 env:
 	@echo 'export CGO_ENABLED=1'

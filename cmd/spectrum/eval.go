@@ -282,6 +282,7 @@ func (w *rowsWriter) add(v any) {
 }
 
 func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPath string) error {
+	yieldCoresToGGML()
 	if err := g.checkThreads(cmd); err != nil {
 		return err
 	}

@@ -277,6 +277,7 @@ stops early at an end-of-generation token. --temp 0 is greedy decoding.`,
 			if err := g.checkThreads(cmd); err != nil {
 				return err
 			}
+			yieldCoresToGGML()
 			if n < 1 {
 				return fmt.Errorf("-n must be ≥ 1, got %d", n)
 			}

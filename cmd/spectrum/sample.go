@@ -111,6 +111,7 @@ with the same --seed and --parallel gives the same output.`,
 }
 
 func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath string) error {
+	yieldCoresToGGML()
 	if err := g.checkThreads(cmd); err != nil {
 		return err
 	}

@@ -101,6 +101,7 @@ metadata, and loads in llama.cpp (--lora).`,
 }
 
 func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) error {
+	yieldCoresToGGML()
 	if err := g.checkThreads(cmd); err != nil {
 		return err
 	}
