@@ -48,7 +48,7 @@ test: vet
 
 bench:
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench BindingVsC -benchtime 4x ./llama
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./sample ./eval ./lora
+	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./sample ./eval ./lora
 
 env:
 	@echo 'export CGO_ENABLED=1'

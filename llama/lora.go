@@ -54,8 +54,12 @@ func (a *Adapter) Meta() map[string]string {
 		return map[string]string{}
 	}
 	return metaMap(int(C.llama_adapter_meta_count(a.c)),
-		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t { return C.llama_adapter_meta_key_by_index(a.c, i, buf, n) },
-		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t { return C.llama_adapter_meta_val_str_by_index(a.c, i, buf, n) })
+		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t {
+			return C.llama_adapter_meta_key_by_index(a.c, i, buf, n)
+		},
+		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t {
+			return C.llama_adapter_meta_val_str_by_index(a.c, i, buf, n)
+		})
 }
 
 // Close frees the adapter. Detach it from every context first.

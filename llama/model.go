@@ -130,8 +130,12 @@ func (m *Model) Meta(key string) (string, bool) {
 // by llama.cpp).
 func (m *Model) MetaAll() map[string]string {
 	return metaMap(int(C.llama_model_meta_count(m.c)),
-		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t { return C.llama_model_meta_key_by_index(m.c, i, buf, n) },
-		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t { return C.llama_model_meta_val_str_by_index(m.c, i, buf, n) })
+		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t {
+			return C.llama_model_meta_key_by_index(m.c, i, buf, n)
+		},
+		func(i C.int32_t, buf *C.char, n C.size_t) C.int32_t {
+			return C.llama_model_meta_val_str_by_index(m.c, i, buf, n)
+		})
 }
 
 // metaMap collects n key/value pairs read by index with llama.cpp's
