@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spectrumkit/spectrum/internal/llamatest"
 	"github.com/spectrumkit/spectrum/models"
 )
 
@@ -58,10 +59,10 @@ func TestExportParity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := llamaLogits(t, path, adapter, ids)
-		base := llamaLogits(t, path, "", ids)
-		rel, scale := relDiff(got, want)
-		moved, _ := relDiff(base, want)
+		want := llamatest.TokenLogits(t, path, []llamatest.Adapter{{Path: adapter, Scale: 1}}, ids)
+		base := llamatest.TokenLogits(t, path, nil, ids)
+		rel, scale := llamatest.RelMaxDiff(got, want), llamatest.MaxAbs(want)
+		moved := llamatest.RelMaxDiff(base, want)
 		t.Logf("%s targets %v: adapter moved logits by %.3g; training graph vs llama.cpp+adapter %.3g (scale %.3g)", tc.model, tr.cfg.Targets, moved, rel, scale)
 		if rel > 1e-3 {
 			t.Errorf("%s: logits differ from llama.cpp with the adapter by %.3g relative", tc.model, rel)

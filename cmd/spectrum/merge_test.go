@@ -1,129 +1,23 @@
 package main
 
 import (
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/spectrumkit/spectrum/internal/llamatest"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
 	"github.com/spectrumkit/spectrum/models/synth"
 )
 
 // mgWriteAdapter writes a random rank-r LoRA adapter (alpha 2r) for every
-// 2-D weight of the base model except those in skip, in llama.cpp's shapes.
-func mgWriteAdapter(t *testing.T, basePath, path string, r uint64, std float64, skip ...string) {
+// 2-D weight of the base model but the norms, in llama.cpp's shapes.
+func mgWriteAdapter(t *testing.T, basePath, path string, r int, std float64) {
 	t.Helper()
-	base, err := models.Open(basePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
-	arch, _ := base.String("general.architecture")
-	w := models.NewWriter()
-	for _, kv := range []models.KV{{Key: "general.architecture", Value: arch}, {Key: "general.type", Value: "adapter"},
-		{Key: "adapter.type", Value: "lora"}, {Key: "adapter.lora.alpha", Value: float32(2 * r)}} {
-		if err := w.Set(kv.Key, kv.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rng := rand.New(rand.NewPCG(9, 9))
-	randn := func(shape []uint64) []float32 {
-		out := make([]float32, shape[0]*shape[1])
-		for i := range out {
-			out[i] = float32(rng.NormFloat64() * std)
-		}
-		return out
-	}
-	for _, ti := range base.Tensors {
-		if len(ti.Shape) != 2 || strings.HasSuffix(ti.Name, "_norm.weight") || contains(skip, ti.Name) {
-			continue
-		}
-		a, b := []uint64{ti.Shape[0], r}, []uint64{r, ti.Shape[1]}
-		if ti.Name == models.TensorTokenEmbd {
-			a, b = []uint64{r, ti.Shape[1]}, []uint64{r, ti.Shape[0]}
-		}
-		if err := w.AddF32(ti.Name+".lora_a", a, randn(a)); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.AddF32(ti.Name+".lora_b", b, randn(b)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// mgLogits decodes prompt with path (and an adapter at scale, if given) and
-// returns the logits of every position.
-func mgLogits(t *testing.T, path, adapter string, scale float32, prompt string) []float32 {
-	t.Helper()
-	m, err := llama.LoadModel(path, llama.ModelParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 128, Threads: 1, KVType: "f32", LoRA: adapter != ""})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if adapter != "" {
-		a, err := llama.LoadAdapter(m, adapter)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.SetAdapter(a, scale); err != nil {
-			t.Fatal(err)
-		}
-	}
-	toks, err := m.Tokenize(prompt, true, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := llama.NewBatch(len(toks), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	for i, tok := range toks {
-		b.Add(tok, llama.Pos(i), []llama.SeqID{0}, true)
-	}
-	if err := c.Decode(b); err != nil {
-		t.Fatal(err)
-	}
-	var out []float32
-	for i := range toks {
-		lg, err := c.Logits(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, lg...)
-	}
-	return out
-}
-
-// mgRel is max|a-b| / max|b|.
-func mgRel(a, b []float32) float64 {
-	var d, m float64
-	for i := range a {
-		d = math.Max(d, math.Abs(float64(a[i]-b[i])))
-		m = math.Max(m, math.Abs(float64(b[i])))
-	}
-	return d / m
+	llamatest.WriteAdapter(t, basePath, path, llamatest.AdapterSpec{Alpha: float32(2 * r), Rank: r,
+		Targets: llamatest.AdaptableTensors(t, basePath), Std: std, Seed: [2]uint64{9, 9}})
 }
 
 // TestMergeCLIF32: stories260K (F32) + an adapter on every weight at scale
@@ -142,9 +36,9 @@ func TestMergeCLIF32(t *testing.T) {
 		t.Errorf("stdout %q", stdout)
 	}
 	const prompt = "Once upon a time, there was a little girl named Lily."
-	want := mgLogits(t, base, ad, 0.5, prompt)
-	effect := mgRel(mgLogits(t, base, "", 0, prompt), want)
-	d := mgRel(mgLogits(t, out, "", 0, prompt), want)
+	want := llamatest.Logits(t, base, []llamatest.Adapter{{Path: ad, Scale: 0.5}}, prompt)
+	effect := llamatest.RelMaxDiff(llamatest.Logits(t, base, nil, prompt), want)
+	d := llamatest.RelMaxDiff(llamatest.Logits(t, out, nil, prompt), want)
 	t.Logf("F32: merged vs base+adapter %.3g relative (adapter effect %.3g)", d, effect)
 	if d > 1e-3 || effect < 0.05 {
 		t.Errorf("merged vs base+adapter %.3g relative (adapter effect %.3g)", d, effect)
@@ -169,9 +63,9 @@ func TestMergeCLIQ8_0(t *testing.T) {
 	ad := filepath.Join(dir, "adapter.gguf")
 	mgWriteAdapter(t, f32, ad, 4, 0.15)
 	const prompt = "Once upon a time, there was a little girl named Lily."
-	want := mgLogits(t, q8, ad, 1, prompt)
-	effect := mgRel(mgLogits(t, q8, "", 0, prompt), want)
-	qerr := mgRel(mgLogits(t, q8, "", 0, prompt), mgLogits(t, f32, "", 0, prompt))
+	want := llamatest.Logits(t, q8, []llamatest.Adapter{{Path: ad, Scale: 1}}, prompt)
+	effect := llamatest.RelMaxDiff(llamatest.Logits(t, q8, nil, prompt), want)
+	qerr := llamatest.RelMaxDiff(llamatest.Logits(t, q8, nil, prompt), llamatest.Logits(t, f32, nil, prompt))
 	for _, typ := range []string{"q8_0", "same"} {
 		out := filepath.Join(dir, "merged-"+typ+".gguf")
 		stdout, _, err := runCLI(t, "merge", q8, "--lora", ad, "-o", out, "--type", typ, "-q")
@@ -188,7 +82,7 @@ func TestMergeCLIQ8_0(t *testing.T) {
 		if in.FileTypeName != "Q8_0" {
 			t.Errorf("--type %s: file type %q", typ, in.FileTypeName)
 		}
-		d := mgRel(mgLogits(t, out, "", 0, prompt), want)
+		d := llamatest.RelMaxDiff(llamatest.Logits(t, out, nil, prompt), want)
 		t.Logf("--type %s: merged vs base+adapter %.3g relative; Q8_0 vs F32 base %.3g; adapter effect %.3g", typ, d, qerr, effect)
 		if d > 2*qerr+0.005 || effect < 0.05 {
 			t.Errorf("--type %s: merged vs base+adapter %.3g relative (Q8_0 error %.3g, adapter effect %.3g)", typ, d, qerr, effect)
@@ -297,10 +191,10 @@ func TestMergeCLISameQ4_K_M(t *testing.T) {
 		t.Errorf("merged: %s %+v, base %s %+v", oi.FileTypeName, oi.TensorTypes, bi.FileTypeName, bi.TensorTypes)
 	}
 	const prompt = "Once upon a time, there was a little girl named Lily."
-	want := mgLogits(t, q4, ad, 1, prompt)
-	effect := mgRel(mgLogits(t, q4, "", 0, prompt), want)
-	qerr := mgRel(mgLogits(t, q4, "", 0, prompt), mgLogits(t, f32, "", 0, prompt))
-	d := mgRel(mgLogits(t, out, "", 0, prompt), want)
+	want := llamatest.Logits(t, q4, []llamatest.Adapter{{Path: ad, Scale: 1}}, prompt)
+	effect := llamatest.RelMaxDiff(llamatest.Logits(t, q4, nil, prompt), want)
+	qerr := llamatest.RelMaxDiff(llamatest.Logits(t, q4, nil, prompt), llamatest.Logits(t, f32, nil, prompt))
+	d := llamatest.RelMaxDiff(llamatest.Logits(t, out, nil, prompt), want)
 	t.Logf("Q4_K_M: merged vs base+adapter %.3g relative; Q4_K_M vs F32 base %.3g; adapter effect %.3g", d, qerr, effect)
 	if d > 2*qerr+0.01 || effect < 0.05 {
 		t.Errorf("merged vs base+adapter %.3g relative (Q4_K_M error %.3g, adapter effect %.3g)", d, qerr, effect)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spectrumkit/spectrum/internal/llamatest"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
 	"github.com/spectrumkit/spectrum/models/synth"
@@ -113,60 +114,6 @@ func rowOf(t testing.TB, f *models.File, name string, id int) []byte {
 	return tensorData(t, f, name)[id*rb : (id+1)*rb]
 }
 
-// loadAndDecode checks that llama.cpp loads path and decodes a prompt with
-// the turn tokens.
-func loadAndDecode(t *testing.T, path, prompt string) []float32 {
-	t.Helper()
-	m, err := llama.LoadModel(path, llama.ModelParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	return logitsOf(t, m, nil, 0, prompt)
-}
-
-// logitsOf decodes prompt (special tokens parsed) with the adapter attached
-// at scale (when a is not nil) and returns every position's logits.
-func logitsOf(t testing.TB, m *llama.Model, a *llama.Adapter, scale float32, prompt string) []float32 {
-	t.Helper()
-	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 128, Threads: 1, KVType: "f32", LoRA: a != nil})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if a != nil {
-		if err := c.SetAdapter(a, scale); err != nil {
-			t.Fatal(err)
-		}
-	}
-	toks, err := m.Tokenize(prompt, true, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := llama.NewBatch(len(toks), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	for i, tok := range toks {
-		if _, err := b.Add(tok, llama.Pos(i), []llama.SeqID{0}, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.Decode(b); err != nil {
-		t.Fatal(err)
-	}
-	var out []float32
-	for i := range toks {
-		lg, err := c.Logits(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, lg...)
-	}
-	return out
-}
-
 const chatPrompt = "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
 
 func TestTransplantF32AndQ8_0(t *testing.T) {
@@ -214,8 +161,8 @@ func TestTransplantF32AndQ8_0(t *testing.T) {
 				t.Errorf("spectrum.transplant.tokens = %v", v)
 			}
 			// llama.cpp loads it, and the turn tokens' logits now follow the donor.
-			lo := loadAndDecode(t, out, chatPrompt)
-			lb := loadAndDecode(t, tc.base, chatPrompt)
+			lo := llamatest.Logits(t, out, nil, chatPrompt)
+			lb := llamatest.Logits(t, tc.base, nil, chatPrompt)
 			if reflect.DeepEqual(lo, lb) {
 				t.Error("transplanted model's logits equal the base's")
 			}
@@ -255,7 +202,7 @@ func TestTransplantTied(t *testing.T) {
 	donor = openGGUF(t, basePath)
 	checkTransplant(t, openGGUF(t, out2), openGGUF(t, tied), map[string]bool{models.TensorTokenEmbd: true}, res.IDs,
 		func(name string, id int) []byte { return rowOf(t, donor, name, id) })
-	loadAndDecode(t, out2, chatPrompt)
+	llamatest.Logits(t, out2, nil, chatPrompt) // llama.cpp loads it and decodes the turn tokens
 }
 
 func TestTransplantErrors(t *testing.T) {
