@@ -80,6 +80,8 @@ type Options struct {
 	// copy of the prompt: attention then scans only the slot's own tokens,
 	// which is faster once many slots run (llama.cpp's non-unified mode).
 	UnifiedKV bool
+	// KVType is the KV cache element type ("": f16; "f32", "q8_0").
+	KVType string
 	// Adapters are LoRA adapters attached with their scales.
 	Adapters []AdapterSpec
 	// Progress, if set, is called after each finished completion with the
@@ -213,7 +215,7 @@ func (e *Engine) prepare(r *Request, p int) error {
 	}
 	ctx, err := llama.NewContext(e.model, llama.ContextParams{
 		NCtx: cells, NBatch: nbatch, NUbatch: min(nbatch, 512), NSeqMax: p + 1,
-		Threads: e.opts.Threads, UnifiedKV: e.opts.UnifiedKV, LoRA: len(e.adapters) > 0,
+		Threads: e.opts.Threads, UnifiedKV: e.opts.UnifiedKV, KVType: e.opts.KVType, LoRA: len(e.adapters) > 0,
 	})
 	if err != nil {
 		return err

@@ -55,6 +55,7 @@ type sampleOptions struct {
 	parallel                                      int
 	jsonl, count                                  bool
 	kv                                            string
+	unified                                       bool
 }
 
 func newSampleCmd(g *globalOptions) *cobra.Command {
@@ -103,6 +104,8 @@ with the same --seed and --parallel gives the same output.`,
 	f.BoolVar(&o.req.FirstLine, "first-line", false, "keep only the stripped first line of each completion")
 	f.BoolVar(&o.req.LogProbs, "logprobs", false, "report each completion's summed log-probability")
 	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable)")
+	f.StringVar(&o.kv, "kv-type", "", "KV cache type: f16 (default), f32 or q8_0")
+	f.BoolVar(&o.unified, "unified-kv", false, "share one KV buffer between slots (less memory; slower with many slots)")
 	f.BoolVar(&o.jsonl, "jsonl", false, "write JSONL records")
 	f.BoolVar(&o.count, "count", false, "print the distribution of distinct outputs")
 	cmd.MarkFlagsMutuallyExclusive("jsonl", "count")
@@ -190,7 +193,7 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		}
 	}
 
-	e, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: g.threads(m.NParams()), Adapters: adapters})
+	e, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: g.threads(m.NParams()), Adapters: adapters, KVType: o.kv, UnifiedKV: o.unified})
 	if err != nil {
 		return err
 	}
