@@ -56,6 +56,7 @@ type sampleOptions struct {
 	jsonl, count                                  bool
 	kv                                            string
 	unified                                       bool
+	flash                                         string
 }
 
 func newSampleCmd(g *globalOptions) *cobra.Command {
@@ -105,6 +106,7 @@ with the same --seed and --parallel gives the same output.`,
 	f.BoolVar(&o.req.LogProbs, "logprobs", false, "report each completion's summed log-probability")
 	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable)")
 	f.StringVar(&o.kv, "kv-type", "", "KV cache type: f16 (default), f32 or q8_0")
+	f.StringVar(&o.flash, "flash-attn", "off", "llama.cpp flash attention: off, on or auto (on: faster for 64-wide heads, slower for tiny models)")
 	f.BoolVar(&o.unified, "unified-kv", false, "share one KV buffer between slots (less memory; slower with many slots)")
 	f.BoolVar(&o.jsonl, "jsonl", false, "write JSONL records")
 	f.BoolVar(&o.count, "count", false, "print the distribution of distinct outputs")
@@ -193,7 +195,7 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		}
 	}
 
-	e, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: g.threads(m.NParams()), Adapters: adapters, KVType: o.kv, UnifiedKV: o.unified})
+	e, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: g.threads(m.NParams()), Adapters: adapters, KVType: o.kv, UnifiedKV: o.unified, FlashAttention: o.flash})
 	if err != nil {
 		return err
 	}
