@@ -442,4 +442,3 @@ func firstStop(text []byte, from int, stops []string) int {
 	}
 	return cut
 }
-
