@@ -328,17 +328,8 @@ func copyWithout(t *testing.T, in, out, drop string) {
 	if err := w.CopyMetadata(f, ""); err != nil {
 		t.Fatal(err)
 	}
-	for _, ti := range f.Tensors {
-		if ti.Name == drop {
-			continue
-		}
-		data, err := f.TensorData(ti.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.AddRaw(ti.Name, ti.Type, ti.Shape, data); err != nil {
-			t.Fatal(err)
-		}
+	if err := w.CopyTensors(f, func(ti models.TensorInfo) bool { return ti.Name != drop }); err != nil {
+		t.Fatal(err)
 	}
 	if err := w.WriteFile(out); err != nil {
 		t.Fatal(err)

@@ -98,6 +98,24 @@ func (w *Writer) CopyMetadata(f *File, prefix string) error {
 	return nil
 }
 
+// CopyTensors adds every tensor of f for which keep returns true (nil keeps
+// all), with its type, shape and bytes unchanged.
+func (w *Writer) CopyTensors(f *File, keep func(TensorInfo) bool) error {
+	for _, ti := range f.Tensors {
+		if keep != nil && !keep(ti) {
+			continue
+		}
+		data, err := f.TensorData(ti.Name)
+		if err != nil {
+			return err
+		}
+		if err := w.AddRaw(ti.Name, ti.Type, ti.Shape, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Protect names input files that WriteFile must never replace, so that a
 // converter called with the same path for input and output fails instead of
 // destroying its input.

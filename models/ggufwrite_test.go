@@ -239,3 +239,24 @@ func TestFloat16(t *testing.T) {
 		}
 	}
 }
+
+func TestCopyTensors(t *testing.T) {
+	f, err := Open(filepath.Join(sharedModels, "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := NewWriter()
+	if err := w.CopyTensors(f, func(ti TensorInfo) bool { return ti.Name != "output.weight" }); err != nil {
+		t.Fatal(err)
+	}
+	got := w.Tensors()
+	if len(got) != len(f.Tensors)-1 {
+		t.Fatalf("%d tensors copied, want %d", len(got), len(f.Tensors)-1)
+	}
+	for _, ti := range got {
+		if ti.Name == "output.weight" {
+			t.Error("dropped tensor was copied")
+		}
+	}
+}

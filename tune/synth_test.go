@@ -9,7 +9,7 @@ import (
 
 func synthGemma() synth.Config {
 	return synth.Config{Arch: "gemma3", NEmbd: 64, NFF: 128, NLayer: 1, NHead: 2, HeadDim: 32,
-		VocabFrom: filepath.Join("..", "..", "shared", "models", "stories260K.gguf"),
+		VocabFrom:          filepath.Join("..", "..", "shared", "models", "stories260K.gguf"),
 		ExtraSpecialTokens: models.FamilyGemma3.TurnTokens(), Seed: 1}
 }
 

@@ -351,14 +351,8 @@ func writeAdapter(tr *lora.Trainer, o Options, sum Summary) error {
 			return err
 		}
 	}
-	for _, t := range f.Tensors {
-		data, err := f.TensorData(t.Name)
-		if err != nil {
-			return err
-		}
-		if err := w.AddRaw(t.Name, t.Type, t.Shape, data); err != nil {
-			return err
-		}
+	if err := w.CopyTensors(f, nil); err != nil {
+		return err
 	}
 	w.Protect(o.Base)
 	return w.WriteFile(o.Output)

@@ -104,7 +104,13 @@ func newEvalCmd(g *globalOptions) *cobra.Command {
 			Use:   mode + " MODEL.gguf",
 			Short: map[string]string{"steer": "In-context steerability (NLL and accuracy of in-context outputs)", "coverage": "Valid-output coverage (validity and diversity of samples)", "dist": "Distributional alignment (candidate probabilities vs targets)", "all": "steer, coverage and dist together"}[mode],
 			Long:  evalLong,
-			Args:  cobra.ExactArgs(1),
+			Example: map[string]string{
+				"steer":    "  spectrum eval steer model.gguf -o steer.json --plot curves.png\n  spectrum eval steer base.gguf --rows heldout.jsonl --compare base.gguf+adapter.gguf",
+				"coverage": "  spectrum eval coverage model.gguf --tasks rng_1_10,us_states_full_names -n 100",
+				"dist":     "  spectrum eval dist model.gguf --tasks urn --lora tuned.gguf --complete",
+				"all":      "  spectrum eval all base.gguf --compare base.gguf+tuned.gguf -o results.json",
+			}[mode],
+			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return runEval(cmd, g, o, mode, args[0])
 			},
