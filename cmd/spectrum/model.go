@@ -38,6 +38,12 @@ func (g *globalOptions) loadModel(path string, vocabOnly bool) (*llama.Model, er
 	return llama.LoadModel(path, llama.ModelParams{GPULayers: g.GPULayers, VocabOnly: vocabOnly})
 }
 
+// turnToken is one of the chat family's turn tokens and its id.
+type turnToken struct {
+	Text string `json:"text"`
+	ID   int    `json:"id"`
+}
+
 // modelInfoJSON is the stable JSON shape of `spectrum info --json`.
 type modelInfoJSON struct {
 	Path              string            `json:"path"`
@@ -57,6 +63,7 @@ type modelInfoJSON struct {
 	VocabSize         int               `json:"vocab_size"`
 	Tokenizer         string            `json:"tokenizer"`
 	SpecialTokens     map[string]*int   `json:"special_tokens"`
+	TurnTokens        []turnToken       `json:"turn_tokens"`
 	AddBOS            bool              `json:"add_bos"`
 	ChatTemplate      string            `json:"chat_template"`
 	Extra             map[string]string `json:"llama_cpp,omitempty"`
@@ -126,6 +133,12 @@ func infoJSON(in *models.Info) modelInfoJSON {
 		}
 		return &id
 	}
+	turns := []turnToken{}
+	for _, text := range in.Family.TurnTokens() {
+		if id, ok := in.TokenID(text); ok {
+			turns = append(turns, turnToken{text, id})
+		}
+	}
 	ft := in.FileTypeName
 	if ft == "" && in.FileType >= 0 {
 		ft = fmt.Sprint(in.FileType)
@@ -137,6 +150,7 @@ func infoJSON(in *models.Info) modelInfoJSON {
 		BlockCount: in.BlockCount, HeadCount: in.HeadCount, HeadCountKV: in.HeadCountKV, VocabSize: in.VocabSize,
 		Tokenizer:     in.TokenizerModel,
 		SpecialTokens: map[string]*int{"bos": tok(in.BOS), "eos": tok(in.EOS), "eot": tok(in.EOT), "pad": tok(in.PAD), "unk": tok(in.UNK)},
+		TurnTokens:    turns,
 		AddBOS:        in.AddBOS, ChatTemplate: in.ChatTemplate,
 	}
 }
@@ -174,6 +188,13 @@ func printInfo(w io.Writer, o modelInfoJSON) error {
 		}
 	}
 	row("special tokens", strings.Join(sp, " "))
+	if len(o.TurnTokens) > 0 {
+		var ts []string
+		for _, t := range o.TurnTokens {
+			ts = append(ts, fmt.Sprintf("%s=%d", t.Text, t.ID))
+		}
+		row("turn tokens", strings.Join(ts, " "))
+	}
 	row("adds BOS", o.AddBOS)
 	tmpl := "none"
 	if o.ChatTemplate != "" {

@@ -35,6 +35,7 @@ type tuneFlags struct {
 	batchTokens, gradAccum      int
 	evalEvery, ckptEvery        int
 	resume, checkpointing       bool
+	dequant                     string
 	seed                        int64
 	device                      string
 }
@@ -93,6 +94,7 @@ metadata, and loads in llama.cpp (--lora).`,
 	f.Int64Var(&o.seed, "seed", 42, "seed for rows, order and initialisation")
 	f.StringVar(&o.device, "device", "auto", "where training runs: auto (a GPU if a backend is loaded), cpu, cuda, or a device name")
 	f.BoolVar(&o.checkpointing, "recompute", false, "recompute activations layer by layer in the backward pass (less memory, ~1 more forward of compute)")
+	f.StringVar(&o.dequant, "dequant-backward", "auto", "backward pass through F32 copies of the frozen matrices: auto, on or off (auto: on when they fit, see README)")
 	f.StringVarP(&o.out, "output", "o", "", "adapter GGUF to write")
 	cmd.MarkFlagRequired("output")
 	cmd.MarkFlagsMutuallyExclusive("epochs", "max-steps")
@@ -182,6 +184,15 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 	cfg.Seed = uint64(o.seed)
 	cfg.Device = o.device
 	cfg.Checkpointing = o.checkpointing
+	switch o.dequant {
+	case "auto":
+		cfg.DequantBackward = lora.AutoDequantBackward(m.NParams(), o.checkpointing)
+	case "on", "off":
+		cfg.DequantBackward = o.dequant == "on"
+	default:
+		return fmt.Errorf("--dequant-backward must be auto, on or off, got %q", o.dequant)
+	}
+	g.logf("backward pass: dequantized F32 copies %v, recompute %v", cfg.DequantBackward, cfg.Checkpointing)
 
 	var taskNames []string
 	for _, t := range tasks {

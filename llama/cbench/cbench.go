@@ -73,9 +73,11 @@ static int run(const char *path, int threads, int n_prompt, int n_gen, double *t
 // run_batched decodes an n_prompt-token prompt in sequence n_seq, shares it
 // with sequences 0..n_seq-1 (unified KV: metadata only; split: a buffer copy
 // per sequence, as the sample engine does), then runs n_gen steps that each decode
-// one token for every sequence with logits, feeding fixed tokens (no
-// sampling). Reports the whole duration.
-static int run_batched(const char *path, int threads, int n_prompt, int n_seq, int n_gen, int unified, double *t_all) {
+// one token for every sequence with logits, feeding fixed tokens, or, with
+// sample, each sequence's own draw at temperature 1 from the whole
+// vocabulary (llama.cpp's dist sampler, one chain per sequence, as its
+// batched example does). Reports the whole duration.
+static int run_batched(const char *path, int threads, int n_prompt, int n_seq, int n_gen, int unified, int sample, double *t_all) {
 	struct llama_model_params mp = llama_model_default_params();
 	struct llama_model *model = llama_model_load_from_file(path, mp);
 	if (!model) return 1;
@@ -94,6 +96,11 @@ static int run_batched(const char *path, int threads, int n_prompt, int n_seq, i
 	if (!ctx) { llama_model_free(model); return 2; }
 	llama_memory_t mem = llama_get_memory(ctx);
 	struct llama_batch batch = llama_batch_init(cp.n_batch, 0, 1);
+	struct llama_sampler **smpl = calloc(n_seq, sizeof(*smpl));
+	for (int s = 0; sample && s < n_seq; s++) {
+		smpl[s] = llama_sampler_chain_init(llama_sampler_chain_default_params());
+		llama_sampler_chain_add(smpl[s], llama_sampler_init_dist(1234 + s));
+	}
 	double t0 = now_s();
 	for (int i = 0; i < n_prompt - 1; i++) {
 		batch.token[i] = 1 + (i * 7919) % (n_vocab - 1);
@@ -107,7 +114,7 @@ static int run_batched(const char *path, int threads, int n_prompt, int n_seq, i
 	for (int s = 0; s < n_seq && rc == 0; s++) llama_memory_seq_cp(mem, n_seq, s, -1, -1);
 	for (int step = 0; step < n_gen && rc == 0; step++) {
 		for (int s = 0; s < n_seq; s++) {
-			batch.token[s] = 1 + (step * 31 + s * 17) % (n_vocab - 1);
+			batch.token[s] = sample && step > 0 ? llama_sampler_sample(smpl[s], ctx, s) : 1 + (step * 31 + s * 17) % (n_vocab - 1);
 			batch.pos[s] = n_prompt - 1 + step;
 			batch.n_seq_id[s] = 1;
 			batch.seq_id[s][0] = s;
@@ -117,6 +124,8 @@ static int run_batched(const char *path, int threads, int n_prompt, int n_seq, i
 		rc = llama_decode(ctx, batch);
 	}
 	*t_all = now_s() - t0;
+	for (int s = 0; sample && s < n_seq; s++) llama_sampler_free(smpl[s]);
+	free(smpl);
 	llama_batch_free(batch);
 	llama_free(ctx);
 	llama_model_free(model);
@@ -144,16 +153,21 @@ func Run(path string, threads, nPrompt, nGen int) (prompt, gen time.Duration, er
 }
 
 // RunBatched times the shared-prompt batched decode of n-seq sequences for
-// n-gen steps, in C, without sampling.
-func RunBatched(path string, threads, nPrompt, nSeq, nGen int, unified bool) (time.Duration, error) {
-	u := 0
+// n-gen steps, in C; with sample each step's tokens are drawn at temperature
+// 1 from the whole vocabulary (one llama.cpp sampler chain per sequence),
+// else fixed tokens are fed.
+func RunBatched(path string, threads, nPrompt, nSeq, nGen int, unified, sample bool) (time.Duration, error) {
+	u, smp := 0, 0
 	if unified {
 		u = 1
+	}
+	if sample {
+		smp = 1
 	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	var t C.double
-	if rc := C.run_batched(cpath, C.int(threads), C.int(nPrompt), C.int(nSeq), C.int(nGen), C.int(u), &t); rc != 0 {
+	if rc := C.run_batched(cpath, C.int(threads), C.int(nPrompt), C.int(nSeq), C.int(nGen), C.int(u), C.int(smp), &t); rc != 0 {
 		return 0, fmt.Errorf("cbench: C batched loop failed (code %d)", int(rc))
 	}
 	return time.Duration(float64(t) * 1e9), nil

@@ -25,6 +25,7 @@ func TestQuantizeMatchesLlamaCpp(t *testing.T) {
 		maxRel float64 // RMS error / RMS weight
 	}{
 		{"q8_0", true, 0.01}, {"q4_0", true, 0.15}, {"q4_k", false, 0.12}, {"q6_k", false, 0.04},
+		{"q4_1", false, 0.12}, {"q5_0", false, 0.07}, {"q5_1", false, 0.06}, {"q5_k", false, 0.06},
 		{"f16", true, 0.001}, {"bf16", true, 0.01},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
