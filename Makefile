@@ -55,9 +55,16 @@ test: models vet
 	$(GO) test -timeout 30m $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -fuzz FuzzReadGGUF -fuzztime $(FUZZTIME) ./models
 
+# bench: every target as a ratio against a baseline measured in the same
+# run. Training modes run in separate processes so that each reports its own
+# peak memory. BenchmarkSampleSweep (the measurements behind the sampling
+# defaults) is not part of it: go test -bench SampleSweep ./sample.
 bench:
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench BindingVsC -benchtime 4x ./llama
-	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./sample ./eval ./lora
+	GOMAXPROCS=1 $(GO) test -run '^$$' -bench '^Benchmark(Sample|Steer)$$' -benchtime 1x -timeout 60m ./sample ./eval
+	for mode in default checkpointing dequant dequant.checkpointing; do \
+		GOMAXPROCS=1 $(GO) test -run '^$$' -bench "^BenchmarkTrainStep(Gemma)?$$/^$$mode$$" -benchtime 1x -timeout 60m ./lora || exit 1; \
+	done
 
 env:
 	@echo 'export CGO_ENABLED=1'

@@ -9,7 +9,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"sync"
 	"unsafe"
@@ -255,25 +254,10 @@ func (c *Context) TokenLogProb(i int, tok Token) (logp float64, isArgmax bool, e
 	return float64(lg[tok]) - lse, arg == int(tok), nil
 }
 
-// logSumExp is log Σ exp(x) computed stably in float64.
+// logSumExp is log Σ exp(x), computed stably (see logSumExpArgmax).
 func logSumExp(x []float32) float64 {
 	l, _ := logSumExpArgmax(x)
 	return l
-}
-
-func logSumExpArgmax(x []float32) (float64, int) {
-	mx, arg := float32(math.Inf(-1)), 0
-	for j, v := range x {
-		if v > mx {
-			mx, arg = v, j
-		}
-	}
-	var s float64
-	m := float64(mx)
-	for _, v := range x {
-		s += math.Exp(float64(v) - m)
-	}
-	return m + math.Log(s), arg
 }
 
 // MemoryClear empties the KV memory of every sequence.

@@ -26,31 +26,26 @@ func BenchmarkTrainStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, mode := range []string{"default", "checkpointing", "dequant", "dequant+checkpointing"} {
-		b.Run(mode, func(b *testing.B) {
-			c := DefaultConfig()
-			c.Threads = 2
-			c.MaxSeqLen = 256
-			c.Checkpointing = strings.Contains(mode, "checkpointing")
-			c.DequantBackward = strings.Contains(mode, "dequant")
-			benchTrain(b, path, c, 256)
-		})
-	}
+	benchModes(b, path, 256)
 }
 
 // BenchmarkTrainStepGemma: the same on the real Gemma 3 270M (Q4_K_M, a
 // 262,144-token vocabulary whose tied output matrix dominates the loss head),
 // 128-token rows.
 func BenchmarkTrainStepGemma(b *testing.B) {
-	path := testmodels.Gemma(b)
+	benchModes(b, testmodels.Gemma(b), 128)
+}
+
+// benchModes runs benchTrain in each configuration.
+func benchModes(b *testing.B, path string, n int) {
 	for _, mode := range []string{"default", "checkpointing", "dequant", "dequant+checkpointing"} {
 		b.Run(mode, func(b *testing.B) {
 			c := DefaultConfig()
 			c.Threads = 2
-			c.MaxSeqLen = 128
+			c.MaxSeqLen = n
 			c.Checkpointing = strings.Contains(mode, "checkpointing")
 			c.DequantBackward = strings.Contains(mode, "dequant")
-			benchTrain(b, path, c, 128)
+			benchTrain(b, path, c, n)
 		})
 	}
 }

@@ -343,12 +343,15 @@ func (t *Trainer) lossOf(g *gctx, in *inputs, logits tensor, nOut, denom int) te
 func (t *Trainer) fillAll(in inputs, mb *batch) {
 	fillInputs(in, mb)
 	if in.labels != nil {
+		// The one-hot rows are n_vocab wide (1 GiB for 1024 labelled
+		// tokens of a 262k vocabulary): zero the backend tensor and set
+		// the ones in place rather than building it in Go.
 		nv := t.hp.nVocab
-		oh := make([]float32, nv*len(mb.labels))
+		clearTensor(in.labels)
+		one := float32(1)
 		for i, lab := range mb.labels {
-			oh[i*nv+int(lab)] = 1
+			C.ggml_backend_tensor_set(in.labels, unsafe.Pointer(&one), C.size_t((i*nv+int(lab))*4), 4)
 		}
-		setF32(in.labels, oh)
 	}
 }
 

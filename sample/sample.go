@@ -82,16 +82,30 @@ type Options struct {
 	UnifiedKV bool
 	// KVType is the KV cache element type ("": f16; "f32", "q8_0").
 	KVType string
-	// FlashAttention is llama.cpp's flash-attention switch: "" (off), "off",
-	// "on" or "auto". On the CPU "on" measured 15–20 % faster on a
-	// 135M-shaped model (64-wide heads) but 2× slower on stories260K's 8-wide
-	// heads, so it is off unless asked for.
+	// FlashAttention is llama.cpp's flash-attention switch: "off", "on" or
+	// "auto" (llama.cpp decides); "" takes DefaultFlashAttention(model).
 	FlashAttention string
 	// Adapters are LoRA adapters attached with their scales.
 	Adapters []AdapterSpec
 	// Progress, if set, is called after each finished completion with the
 	// totals so far.
 	Progress func(Progress)
+}
+
+// DefaultThreads is the thread count the engine should use for m: the
+// physical cores, but 1 for models under 20M parameters, where ggml's
+// spinning workers cost more than the math they share.
+func DefaultThreads(m *llama.Model) int {
+	if n := m.NParams(); n > 0 && n < 20_000_000 {
+		return 1
+	}
+	return llama.DefaultThreads()
+}
+
+// DefaultFlashAttention is the engine's flash-attention choice for m when
+// Options.FlashAttention is "" (see the README's benchmark table).
+func DefaultFlashAttention(m *llama.Model) string {
+	return "off"
 }
 
 // AdapterSpec names a LoRA adapter file and its scale.
@@ -220,7 +234,7 @@ func (e *Engine) prepare(r *Request, p int) error {
 	}
 	ctx, err := llama.NewContext(e.model, llama.ContextParams{
 		NCtx: cells, NBatch: nbatch, NUbatch: min(nbatch, 512), NSeqMax: p + 1,
-		Threads: e.opts.Threads, UnifiedKV: e.opts.UnifiedKV, KVType: e.opts.KVType, FlashAttention: e.opts.FlashAttention, LoRA: len(e.adapters) > 0,
+		Threads: e.opts.Threads, UnifiedKV: e.opts.UnifiedKV, KVType: e.opts.KVType, FlashAttention: e.flash(), LoRA: len(e.adapters) > 0,
 	})
 	if err != nil {
 		return err
@@ -240,6 +254,14 @@ func (e *Engine) prepare(r *Request, p int) error {
 	}
 	e.ctx, e.ctxCells, e.ctxSeqs = ctx, cells, p+1
 	return nil
+}
+
+// flash is the flash-attention setting contexts are created with.
+func (e *Engine) flash() string {
+	if e.opts.FlashAttention == "" {
+		return DefaultFlashAttention(e.model)
+	}
+	return e.opts.FlashAttention
 }
 
 // slot is one parallel sequence and the completion it is producing.

@@ -40,7 +40,7 @@ echo "== rows for the held-out evaluation" >&2
 
 echo "== Spectrum-tuning $(basename "$BASE") on: $TRAIN" >&2
 "$S" tune "$BASE" --tasks "$TRAIN" --rows-per-task "$ROWS" --max-length 192 \
-	--rank 16 --alpha 32 --lr 1e-3 --schedule cosine --warmup 0.1 --batch-tokens 1024 --max-steps "$STEPS" \
+	--rank 16 --alpha 32 --lr 5e-4 --schedule cosine --warmup 0.1 --batch-tokens 1024 --max-steps "$STEPS" \
 	--eval-tasks none --checkpoint-dir "$OUT/run" --seed 42 -o "$OUT/adapter.gguf" > "$OUT/train-summary.json"
 lap
 

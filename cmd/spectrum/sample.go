@@ -106,7 +106,7 @@ with the same --seed and --parallel gives the same output.`,
 	f.BoolVar(&o.req.LogProbs, "logprobs", false, "report each completion's summed log-probability")
 	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable)")
 	f.StringVar(&o.kv, "kv-type", "", "KV cache type: f16 (default), f32 or q8_0")
-	f.StringVar(&o.flash, "flash-attn", "off", "llama.cpp flash attention: off, on or auto (on: faster for 64-wide heads, slower for tiny models)")
+	f.StringVar(&o.flash, "flash-attn", "", "llama.cpp flash attention: off, on or auto (default: chosen by model, see README)")
 	f.BoolVar(&o.unified, "unified-kv", false, "share one KV buffer between slots (less memory; slower with many slots)")
 	f.BoolVar(&o.jsonl, "jsonl", false, "write JSONL records")
 	f.BoolVar(&o.count, "count", false, "print the distribution of distinct outputs")

@@ -77,7 +77,7 @@ static int run(const char *path, int threads, int n_prompt, int n_gen, double *t
 // sample, each sequence's own draw at temperature 1 from the whole
 // vocabulary (llama.cpp's dist sampler, one chain per sequence, as its
 // batched example does). Reports the whole duration.
-static int run_batched(const char *path, int threads, int n_prompt, int n_seq, int n_gen, int unified, int sample, double *t_all) {
+static int run_batched(const char *path, int threads, int n_prompt, int n_seq, int n_gen, int unified, int sample, int flash, double *t_all) {
 	struct llama_model_params mp = llama_model_default_params();
 	struct llama_model *model = llama_model_load_from_file(path, mp);
 	if (!model) return 1;
@@ -91,7 +91,7 @@ static int run_batched(const char *path, int threads, int n_prompt, int n_seq, i
 	cp.n_threads_batch = threads;
 	cp.kv_unified = unified;
 	cp.no_perf = 1;
-	cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+	cp.flash_attn_type = flash ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
 	struct llama_context *ctx = llama_init_from_model(model, cp);
 	if (!ctx) { llama_model_free(model); return 2; }
 	llama_memory_t mem = llama_get_memory(ctx);
@@ -155,9 +155,13 @@ func Run(path string, threads, nPrompt, nGen int) (prompt, gen time.Duration, er
 // RunBatched times the shared-prompt batched decode of n-seq sequences for
 // n-gen steps, in C; with sample each step's tokens are drawn at temperature
 // 1 from the whole vocabulary (one llama.cpp sampler chain per sequence),
-// else fixed tokens are fed.
-func RunBatched(path string, threads, nPrompt, nSeq, nGen int, unified, sample bool) (time.Duration, error) {
-	u, smp := 0, 0
+// else fixed tokens are fed. flash is "on" or "off" (llama.cpp's flash
+// attention).
+func RunBatched(path string, threads, nPrompt, nSeq, nGen int, unified, sample bool, flash string) (time.Duration, error) {
+	u, smp, fa := 0, 0, 0
+	if flash == "on" {
+		fa = 1
+	}
 	if unified {
 		u = 1
 	}
@@ -167,7 +171,7 @@ func RunBatched(path string, threads, nPrompt, nSeq, nGen int, unified, sample b
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	var t C.double
-	if rc := C.run_batched(cpath, C.int(threads), C.int(nPrompt), C.int(nSeq), C.int(nGen), C.int(u), C.int(smp), &t); rc != 0 {
+	if rc := C.run_batched(cpath, C.int(threads), C.int(nPrompt), C.int(nSeq), C.int(nGen), C.int(u), C.int(smp), C.int(fa), &t); rc != 0 {
 		return 0, fmt.Errorf("cbench: C batched loop failed (code %d)", int(rc))
 	}
 	return time.Duration(float64(t) * 1e9), nil
