@@ -9,6 +9,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 )
 
@@ -27,10 +28,27 @@ type SamplerParams struct {
 	LogitBias map[Token]float32
 }
 
-// Sampler is a llama.cpp sampler chain. Use one per sequence; it is not safe
-// for concurrent use.
+// Sampler draws tokens from a context's logits. Use one per sequence; it is
+// not safe for concurrent use.
+//
+// Neutral chains (no top-k, top-p or min-p: what distribution measurements
+// use) draw in our own vectorized C kernel: one pass for the maximum, one
+// for the block sums of exp((x − max)/T), then the token from u·Σ (u from a
+// PCG stream seeded with Seed). llama.cpp's chain builds a 12-byte
+// candidate per vocabulary entry and exponentiates with scalar expf, about
+// 2 ms per draw on a 262,144-token vocabulary: a quarter of the time of
+// batched sampling from Gemma 3 270M on 2 cores. Truncating chains use
+// llama.cpp's samplers.
 type Sampler struct {
 	c *C.struct_llama_sampler
+
+	fast   bool
+	closed bool
+	temp   float32
+	bias   []C.llama_logit_bias
+	rng    *rand.Rand
+	sums   []float32
+	saved  []float32
 }
 
 // NewSampler builds a sampler chain for model m.
@@ -44,6 +62,19 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 		return nil, fmt.Errorf("llama: min-p %g must be in [0, 1]", p.MinP)
 	}
 	Init()
+	if p.TopK == 0 && (p.TopP == 0 || p.TopP == 1) && p.MinP == 0 {
+		s := &Sampler{fast: true, temp: p.Temp, rng: rand.New(rand.NewPCG(uint64(p.Seed), 0x5a3b1e)),
+			sums: make([]float32, m.NVocab()/64+1)}
+		for t, b := range p.LogitBias {
+			if t < 0 || int(t) >= m.NVocab() {
+				return nil, fmt.Errorf("llama: logit bias for token %d outside the vocabulary (%d)", t, m.NVocab())
+			}
+			s.bias = append(s.bias, C.llama_logit_bias{token: C.llama_token(t), bias: C.float(b)})
+		}
+		sort.Slice(s.bias, func(i, j int) bool { return s.bias[i].token < s.bias[j].token })
+		s.saved = make([]float32, len(s.bias))
+		return s, nil
+	}
 	cp := C.llama_sampler_chain_default_params()
 	cp.no_perf = true
 	chain := C.llama_sampler_chain_init(cp)
@@ -87,23 +118,50 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 // Sample draws a token from the i-th output of ctx's last Decode and
 // accepts it into the chain's state.
 func (s *Sampler) Sample(ctx *Context, i int) (Token, error) {
-	if s.c == nil {
+	if s.closed || (!s.fast && s.c == nil) {
 		return NoToken, errors.New("llama: Sample on a closed sampler")
 	}
 	if !ctx.HasLogits(i) {
 		return NoToken, fmt.Errorf("llama: no logits for batch index %d", i)
 	}
-	return Token(C.llama_sampler_sample(s.c, ctx.c, C.int32_t(i))), nil
+	if !s.fast {
+		return Token(C.llama_sampler_sample(s.c, ctx.c, C.int32_t(i))), nil
+	}
+	lg, err := ctx.Logits(i)
+	if err != nil {
+		return NoToken, err
+	}
+	// The bias is added in place and taken back out after the draw.
+	for k, b := range s.bias {
+		s.saved[k] = lg[b.token]
+		lg[b.token] += float32(b.bias)
+	}
+	u := 0.0
+	if s.temp > 0 {
+		u = s.rng.Float64()
+	}
+	tok := draw(lg, s.temp, u, s.sums)
+	for k, b := range s.bias {
+		lg[b.token] = s.saved[k]
+	}
+	return Token(tok), nil
 }
 
 // Reset clears the chain's state (the draw's RNG keeps its position).
-func (s *Sampler) Reset() { C.llama_sampler_reset(s.c) }
+func (s *Sampler) Reset() {
+	if s.c != nil {
+		C.llama_sampler_reset(s.c)
+	}
+}
 
 // Close frees the sampler.
 func (s *Sampler) Close() error {
 	if s != nil && s.c != nil {
 		C.llama_sampler_free(s.c)
 		s.c = nil
+	}
+	if s != nil {
+		s.closed = true
 	}
 	return nil
 }

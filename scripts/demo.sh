@@ -24,9 +24,9 @@ TRAIN=${TRAIN:-coinflip,normal,cards,poisson,geometric,binomial,categorical,zipf
 HELDOUT=${HELDOUT:-negative_binomial,geometric_beta,hypergeometric,multinomial}
 ROWS=${ROWS:-40}
 STEPS=${STEPS:-24}
-STEER_ROWS=${STEER_ROWS:-24}
-COV_N=${COV_N:-30}
-DIST_ROWS=${DIST_ROWS:-60}
+STEER_ROWS=${STEER_ROWS:-16}
+COV_N=${COV_N:-20}
+DIST_ROWS=${DIST_ROWS:-40}
 if [ ! -f "$BASE" ]; then
 	echo "demo: $BASE is missing: run \`make models\` (or set BASE=model.gguf)" >&2
 	exit 1

@@ -13,7 +13,9 @@
 # equality; steerability NLL of a fixed row set (≤ 1e-3 relative); LoRA
 # training losses on the GPU vs the CPU; and throughput (sampling
 # completions/s, scoring tokens/s, training tokens/s) on synthetic
-# 135M- and 1B-shaped Q8_0 models. Logs and figures go to $OUT (or gpu-out/).
+# 135M- and 1B-shaped Q8_0 models, and Gemma 3 270M when prepared with
+# WITH_GEMMA=1 (the kit then exceeds the device tool's 64 MiB carry limit).
+# Logs and figures go to $OUT (or gpu-out/).
 # Set CPU_ONLY=1 to dry-run the run phase on a machine without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +32,9 @@ prepare() {
 	chmod -R u+w "$KIT"
 	cp ../shared/models/stories260K.gguf ../shared/models/stories260K.greedy200.txt "$KIT/models/"
 	"$KIT/spectrum" suite generate negative_binomial geometric_beta --rows 24 --seed 7 -o "$KIT/models/steer.jsonl"
+	# Gemma 3 270M (253 MB) only when asked: the device tool carries 64 MiB.
+	local gemma=${SPECTRUM_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/spectrum/models}/gemma-3-270m-q4_k_m.gguf
+	if [ -n "${WITH_GEMMA:-}" ] && [ -f "$gemma" ]; then cp "$gemma" "$KIT/models/"; fi
 	cp scripts/gpu-check.sh "$KIT/"
 	du -sh "$KIT"
 	echo "carry $KIT and run: bash $KIT/gpu-check.sh run"
@@ -101,8 +106,11 @@ print(f"training: worst relative loss difference {worst:.2e}:", "PASS" if worst 
 PY
 
 	echo "== 5. throughput, GPU vs CPU ($nproc_ CPU threads)"
-	for preset in ${PRESETS-135M 1B}; do
+	local presets=${PRESETS-135M 1B}
+	[ -f "$m/gemma-3-270m-q4_k_m.gguf" ] && presets="$presets gemma"
+	for preset in $presets; do
 		local syn=$out/synth-$preset-q8_0.gguf
+		[ $preset = gemma ] && syn=$m/gemma-3-270m-q4_k_m.gguf
 		[ -f "$syn" ] || "$s" synth "$preset" --type q8_0 -o "$syn" > /dev/null
 		for where in gpu cpu; do
 			local flags="" d=cpu

@@ -82,3 +82,50 @@ func BenchmarkLogSumExp(b *testing.B) {
 }
 
 func nowSeconds() float64 { return float64(time.Now().UnixNano()) / 1e9 }
+
+// TestDraw: the drawn token is where u falls in the float64 CDF of
+// softmax(x/T) (within float rounding at the boundaries), for vocabularies
+// that are and are not multiples of the 64-token blocks; temp 0 is the
+// first argmax.
+func TestDraw(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct {
+		n    int
+		temp float32
+	}{{1, 1}, {7, 1}, {200, 0.7}, {4096, 1}, {262144, 1}, {262144, 1.5}} {
+		x := make([]float32, c.n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 3)
+		}
+		if c.n > 100 {
+			x[c.n/3] = float32(math.Inf(-1)) // a banned token is never drawn
+		}
+		mx := math.Inf(-1)
+		for _, v := range x {
+			mx = math.Max(mx, float64(v))
+		}
+		cdf := make([]float64, c.n)
+		var s float64
+		for i, v := range x {
+			s += math.Exp((float64(v) - mx) / float64(c.temp))
+			cdf[i] = s
+		}
+		sums := make([]float32, c.n/64+1)
+		for k := 0; k < 300; k++ {
+			u := rng.Float64()
+			tok := draw(x, c.temp, u, sums)
+			lo := 0.0
+			if tok > 0 {
+				lo = cdf[tok-1] / s
+			}
+			hi := cdf[tok] / s
+			if tok < 0 || tok >= c.n || u < lo-1e-5 || u > hi+1e-5 || (c.n > 100 && tok == c.n/3) {
+				t.Fatalf("n %d temp %g u %.6f: token %d covers [%.6f, %.6f]", c.n, c.temp, u, tok, lo, hi)
+			}
+		}
+		_, arg := refLSE(x)
+		if got := draw(x, 0, 0, sums); got != arg {
+			t.Errorf("n %d greedy: %d, want %d", c.n, got, arg)
+		}
+	}
+}

@@ -66,10 +66,83 @@ static double spectrum_lse(const float *x, int n, int *arg) {
 	for (; i < n; i++) s += exp((double)x[i] - m);
 	return m + log(s);
 }
+
+// spectrum_exp_neg1 is spectrum_exp_neg for one value.
+static inline float spectrum_exp_neg1(float x) {
+	spectrum_v8f v = {x, x, x, x, x, x, x, x};
+	return spectrum_exp_neg(v)[0];
+}
+
+// spectrum_draw draws a token from softmax(x / temp) given u uniform in
+// [0, 1): the first i whose cumulative weight exceeds u·Σ. One vectorized
+// pass finds the maximum, one sums exp((x − max)/temp) in blocks of 64
+// (block sums kept in sums[n/64 + 1]), then the block holding u·Σ is found
+// from the sums and the token within it by recomputing its 64 weights.
+// temp ≤ 0 is greedy (the first maximum).
+static int spectrum_draw(const float *x, int n, float temp, double u, float *sums) {
+	int arg;
+	const float ninf = -INFINITY;
+	spectrum_v8f vm = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf};
+	int i = 0;
+	for (; i + 8 <= n; i += 8) {
+		spectrum_v8f v;
+		memcpy(&v, x + i, sizeof v);
+		vm = spectrum_sel(v > vm, v, vm);
+	}
+	float m = ninf;
+	for (int k = 0; k < 8; k++) if (vm[k] > m) m = vm[k];
+	for (; i < n; i++) if (x[i] > m) m = x[i];
+	if (!(temp > 0)) {
+		for (i = 0; i < n; i++) if (x[i] == m) return i;
+		return 0;
+	}
+	const float inv = 1.0f / temp;
+	const int nb = (n + 63) / 64;
+	double total = 0;
+	for (int b = 0; b < nb; b++) {
+		int lo = 64 * b, hi = lo + 64 < n ? lo + 64 : n;
+		float acc = 0;
+		if (hi - lo == 64) {
+			spectrum_v8f a = {0};
+			for (int j = lo; j < hi; j += 8) {
+				spectrum_v8f v;
+				memcpy(&v, x + j, sizeof v);
+				a += spectrum_exp_neg((v - m) * inv);
+			}
+			for (int k = 0; k < 8; k++) acc += a[k];
+		} else {
+			for (int j = lo; j < hi; j++) acc += spectrum_exp_neg1((x[j] - m) * inv);
+		}
+		sums[b] = acc;
+		total += acc;
+	}
+	double target = u * total, cum = 0;
+	int b = 0;
+	while (b < nb - 1 && cum + sums[b] <= target) cum += sums[b++];
+	int lo = 64 * b, hi = lo + 64 < n ? lo + 64 : n;
+	int last = -1;
+	for (int j = lo; j < hi; j++) {
+		float w = spectrum_exp_neg1((x[j] - m) * inv);
+		if (w > 0) last = j;
+		cum += w;
+		if (cum > target && w > 0) return j;
+	}
+	// Rounding left the target past the block: its last token with weight.
+	if (last >= 0) return last;
+	for (int j = n - 1; j >= 0; j--) if (x[j] == m) return j;
+	return 0;
+}
 */
 import "C"
 
 import "unsafe"
+
+// draw samples from softmax(x/temp) with u uniform in [0, 1) (greedy for
+// temp ≤ 0); sums is scratch space of len(x)/64+1 values.
+func draw(x []float32, temp float32, u float64, sums []float32) int {
+	return int(C.spectrum_draw((*C.float)(unsafe.Pointer(&x[0])), C.int(len(x)), C.float(temp), C.double(u),
+		(*C.float)(unsafe.Pointer(&sums[0]))))
+}
 
 // logSumExpArgmax returns log Σ exp(x) and the first index of the maximum.
 // It runs in C with vectorized exp (relative error ~1e-7 per term, a few
