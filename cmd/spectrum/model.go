@@ -14,6 +14,7 @@ import (
 
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
+	"github.com/spectrumkit/spectrum/sample"
 )
 
 func init() {
@@ -323,7 +324,10 @@ stops early at an end-of-generation token. --temp 0 is greedy decoding.`,
 			if nctx == 0 {
 				nctx = len(toks) + n
 			}
-			ctx, err := llama.NewContext(m, llama.ContextParams{NCtx: nctx, NBatch: min(max(len(toks), 32), 2048), Threads: g.threads(m.NParams())})
+			// The sampler's flash-attention and KV defaults, so that greedy
+			// `sample` and `generate` compute alike.
+			ctx, err := llama.NewContext(m, llama.ContextParams{NCtx: nctx, NBatch: min(max(len(toks), 32), 2048), Threads: g.threads(m.NParams()),
+				FlashAttention: sample.DefaultFlashAttention(m), KVType: sample.DefaultKVType(m)})
 			if err != nil {
 				return err
 			}
