@@ -33,9 +33,8 @@ static inline spectrum_v8f spectrum_exp_neg(spectrum_v8f x) {
 	return (spectrum_v8f)((spectrum_v8i)p + (__builtin_convertvector(n, spectrum_v8i) << 23));
 }
 
-// spectrum_lse returns log Σ exp(x[i]) and the first index of the maximum.
-// Lanes accumulate in float over blocks of 4096 values, blocks in double.
-static double spectrum_lse(const float *x, int n, int *arg) {
+// spectrum_max returns the largest of x[0..n).
+static float spectrum_max(const float *x, int n) {
 	const float ninf = -INFINITY;
 	spectrum_v8f vm = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf};
 	int i = 0;
@@ -47,6 +46,14 @@ static double spectrum_lse(const float *x, int n, int *arg) {
 	float m = ninf;
 	for (int k = 0; k < 8; k++) if (vm[k] > m) m = vm[k];
 	for (; i < n; i++) if (x[i] > m) m = x[i];
+	return m;
+}
+
+// spectrum_lse returns log Σ exp(x[i]) and the first index of the maximum.
+// Lanes accumulate in float over blocks of 4096 values, blocks in double.
+static double spectrum_lse(const float *x, int n, int *arg) {
+	float m = spectrum_max(x, n);
+	int i;
 	*arg = 0;
 	for (i = 0; i < n; i++) if (x[i] == m) { *arg = i; break; }
 	double s = 0;
@@ -80,20 +87,9 @@ static inline float spectrum_exp_neg1(float x) {
 // from the sums and the token within it by recomputing its 64 weights.
 // temp ≤ 0 is greedy (the first maximum).
 static int spectrum_draw(const float *x, int n, float temp, double u, float *sums) {
-	int arg;
-	const float ninf = -INFINITY;
-	spectrum_v8f vm = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf};
-	int i = 0;
-	for (; i + 8 <= n; i += 8) {
-		spectrum_v8f v;
-		memcpy(&v, x + i, sizeof v);
-		vm = spectrum_sel(v > vm, v, vm);
-	}
-	float m = ninf;
-	for (int k = 0; k < 8; k++) if (vm[k] > m) m = vm[k];
-	for (; i < n; i++) if (x[i] > m) m = x[i];
+	float m = spectrum_max(x, n);
 	if (!(temp > 0)) {
-		for (i = 0; i < n; i++) if (x[i] == m) return i;
+		for (int i = 0; i < n; i++) if (x[i] == m) return i;
 		return 0;
 	}
 	const float inv = 1.0f / temp;

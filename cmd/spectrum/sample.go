@@ -105,7 +105,7 @@ with the same --seed and --parallel gives the same output.`,
 	f.BoolVar(&o.req.FirstLine, "first-line", false, "keep only the stripped first line of each completion")
 	f.BoolVar(&o.req.LogProbs, "logprobs", false, "report each completion's summed log-probability")
 	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable)")
-	f.StringVar(&o.kv, "kv-type", "", "KV cache type: f16 (default), f32 or q8_0")
+	f.StringVar(&o.kv, "kv-type", "", "KV cache type: f16, f32 or q8_0 (default: f32 under 20M parameters, else f16)")
 	f.StringVar(&o.flash, "flash-attn", "", "llama.cpp flash attention: off, on or auto (default: chosen by model, see README)")
 	f.BoolVar(&o.unified, "unified-kv", false, "share one KV buffer between slots (less memory; slower with many slots)")
 	f.BoolVar(&o.jsonl, "jsonl", false, "write JSONL records")
