@@ -135,10 +135,7 @@ func DequantizeRow(typ GGMLType, src []byte, dst []float32) error {
 			is := 0
 			u1, u2 := byte(1), byte(2)
 			for j := 0; j < 256; j += 64 {
-				sc, m := scaleMinK4(is, scales)
-				d1, m1 := d*float32(sc), dmin*float32(m)
-				sc, m = scaleMinK4(is+1, scales)
-				d2, m2 := d*float32(sc), dmin*float32(m)
+				d1, m1, d2, m2 := subBlockScalesK(is, scales, d, dmin)
 				for l := 0; l < 32; l++ {
 					h1, h2 := 0, 0
 					if qh[l]&u1 != 0 {
@@ -165,10 +162,7 @@ func DequantizeRow(typ GGMLType, src []byte, dst []float32) error {
 			y := dst[b*256 : (b+1)*256]
 			is := 0
 			for j := 0; j < 256; j += 64 {
-				sc, m := scaleMinK4(is, scales)
-				d1, m1 := d*float32(sc), dmin*float32(m)
-				sc, m = scaleMinK4(is+1, scales)
-				d2, m2 := d*float32(sc), dmin*float32(m)
+				d1, m1, d2, m2 := subBlockScalesK(is, scales, d, dmin)
 				for l := 0; l < 32; l++ {
 					y[j+l] = d1*float32(q[l]&0xF) - m1
 					y[j+32+l] = d2*float32(q[l]>>4) - m2
@@ -202,6 +196,14 @@ func DequantizeRow(typ GGMLType, src []byte, dst []float32) error {
 		return fmt.Errorf("models: decoding %v tensors is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", typ)
 	}
 	return nil
+}
+
+// subBlockScalesK returns the scales and mins of sub-blocks j and j+1 of a
+// Q4_K/Q5_K block with super-block scale d and min dmin.
+func subBlockScalesK(j int, scales []byte, d, dmin float32) (d1, m1, d2, m2 float32) {
+	sc, m := scaleMinK4(j, scales)
+	sc2, mn2 := scaleMinK4(j+1, scales)
+	return d * float32(sc), dmin * float32(m), d * float32(sc2), dmin * float32(mn2)
 }
 
 // scaleMinK4 is ggml's get_scale_min_k4: the 6-bit scale and min of sub-block j.

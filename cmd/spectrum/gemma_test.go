@@ -7,6 +7,7 @@ package main
 import (
 	"encoding/json"
 	"flag"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -245,14 +246,7 @@ func TestGemmaEval(t *testing.T) {
 	if err := json.Unmarshal(b, &want); err != nil {
 		t.Fatal(err)
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range want {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		w := want[k]
 		v, ok := got[k]
 		tol := 1e-3 * math.Max(1, math.Abs(w))

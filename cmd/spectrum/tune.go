@@ -120,6 +120,8 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 		return fmt.Errorf("--eval-rows must be ≥ 1, got %d", o.evalRows)
 	case o.formatName == "chat":
 		return errors.New("--format chat is an evaluation baseline for instruct models; train with spectrum or colon")
+	case o.dequant != "auto" && o.dequant != "on" && o.dequant != "off":
+		return fmt.Errorf("--dequant-backward must be auto, on or off, got %q", o.dequant)
 	}
 	if cmd.Flags().Changed("grad-accum") {
 		o.batchTokens = 0
@@ -184,13 +186,9 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 	cfg.Seed = uint64(o.seed)
 	cfg.Device = o.device
 	cfg.Checkpointing = o.checkpointing
-	switch o.dequant {
-	case "auto":
+	cfg.DequantBackward = o.dequant == "on"
+	if o.dequant == "auto" {
 		cfg.DequantBackward = lora.AutoDequantBackward(m.NParams(), o.checkpointing)
-	case "on", "off":
-		cfg.DequantBackward = o.dequant == "on"
-	default:
-		return fmt.Errorf("--dequant-backward must be auto, on or off, got %q", o.dequant)
 	}
 	g.logf("backward pass: dequantized F32 copies %v, recompute %v", cfg.DequantBackward, cfg.Checkpointing)
 

