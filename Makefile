@@ -11,10 +11,13 @@
 # llama.cpp and ggml are compiled by cgo from the pinned github.com/ollama/ollama
 # module; their headers are found in the module cache, nothing is copied here.
 # CGO_CFLAGS/CGO_CXXFLAGS default to -O3 -march=native; for a binary that runs on
-# other x86-64 machines use e.g. `make CPUFLAGS=-march=x86-64-v3`.
+# other x86-64 machines use e.g. `make CPUFLAGS=-march=x86-64-v3`. AMX stays off
+# (NOAMX): the module's cgo build does not compile ggml's AMX kernels (amx/), so
+# -march=native on an AMX CPU (Sapphire Rapids and later) would not link.
 
 GO        ?= go
 CPUFLAGS  ?= -march=native
+NOAMX     := $(shell echo 'int main(){return 0;}' | $${CC:-cc} -x c -mno-amx-tile -o /dev/null - 2>/dev/null && echo -mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 OLLAMA_DIR := $(shell $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama 2>/dev/null)
 ifeq ($(OLLAMA_DIR),)
 OLLAMA_DIR := $(shell $(GO) mod download -json github.com/ollama/ollama 2>/dev/null | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
@@ -22,8 +25,8 @@ endif
 
 export CGO_ENABLED := 1
 export CGO_CPPFLAGS := -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
-CGO_CFLAGS   ?= -O3 $(CPUFLAGS)
-CGO_CXXFLAGS ?= -O3 $(CPUFLAGS)
+CGO_CFLAGS   ?= -O3 $(CPUFLAGS) $(NOAMX)
+CGO_CXXFLAGS ?= -O3 $(CPUFLAGS) $(NOAMX)
 export CGO_CFLAGS
 export CGO_CXXFLAGS
 

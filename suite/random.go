@@ -211,3 +211,24 @@ func (r *rng) zipf(a float64) int64 {
 		}
 	}
 }
+
+// ExampleCounter draws the number of examples of a row as the reference's
+// geom_and_poisson_iter(mean) does (Geometric(2/mean) + Poisson(mean/2),
+// mean ≥ 2), from its own stream seeded by seed. Importers use it to size rows
+// like the reference's data-set loaders.
+type ExampleCounter struct{ r *rng }
+
+// NewExampleCounter returns a counter with a reproducible stream for seed.
+func NewExampleCounter(seed int64) *ExampleCounter {
+	src := rand.NewPCG(splitmix64(uint64(seed)), splitmix64(uint64(seed)^0x5ca1ab1e))
+	return &ExampleCounter{r: &rng{Rand: rand.New(src), src: src}}
+}
+
+// Next returns the next count (≥ 1).
+func (c *ExampleCounter) Next(mean float64) int {
+	n := c.r.gp(mean)
+	if n > maxSamplesPerRow {
+		return maxSamplesPerRow
+	}
+	return int(n)
+}

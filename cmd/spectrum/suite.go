@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spectrumkit/spectrum/suite"
+	"github.com/spectrumkit/spectrum/suite/importer"
 )
 
 func init() { register(newSuiteCmd) }
@@ -28,15 +29,18 @@ The offline tasks are built in: the synthetic ICL tasks (coinflip, normal, cards
 nine discrete distributions, flight), the diversity/validity ("coverage") tasks
 with their validators, and the urn and states distributional tasks. The other
 reference tasks need downloaded data; they are listed so that their kind and
-train/test split are known, and their rows are imported as JSONL.`,
+train/test split are known; import builds rows from their public source files
+(suite recipes lists the tasks it can rebuild) or from any table of your own.`,
 		Example: `  spectrum suite list
   spectrum suite generate coinflip --rows 10 | head -c 600
   spectrum suite generate poisson normal --seed 7 -o train.jsonl
-  spectrum suite show train.jsonl`,
+  spectrum suite show train.jsonl
+  spectrum suite import ratings.csv --group-by rater --input item --output label -o rows.jsonl
+  spectrum suite import --recipe mmlu test-00000-of-00001.parquet -o mmlu.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newSuiteListCmd(g), newSuiteGenerateCmd(g), newSuiteShowCmd(g))
+	cmd.AddCommand(newSuiteListCmd(g), newSuiteGenerateCmd(g), newSuiteShowCmd(g), newSuiteImportCmd(g), newSuiteRecipesCmd(g))
 	return cmd
 }
 
@@ -144,7 +148,10 @@ func runSuiteGenerate(cmd *cobra.Command, o *suiteGenerateOptions, names []strin
 			return err
 		}
 		if !t.Offline {
-			return fmt.Errorf("task %s needs downloaded data and cannot be generated offline (reference: %s); import its rows as JSONL instead", t.Name, t.Source)
+			if _, err := importer.LookupRecipe(t.Name); err == nil {
+				return fmt.Errorf("task %s needs downloaded data (reference: %s); build it from its source file with spectrum suite import --recipe %s FILE (spectrum suite recipes names the file)", t.Name, t.Source, t.Name)
+			}
+			return fmt.Errorf("task %s needs downloaded data and cannot be generated offline (reference: %s); import its rows as JSONL, or build them from the data with spectrum suite import", t.Name, t.Source)
 		}
 		tasks[i] = t
 	}
