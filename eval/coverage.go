@@ -118,11 +118,17 @@ func stopsFor(f format.Format, m *llama.Model) (stops []string, toks []llama.Tok
 	return stops, toks
 }
 
+// Sampler draws completions: *sample.Engine with a local model, or
+// remote.Sampler on a server.
+type Sampler interface {
+	Run(ctx context.Context, r *sample.Request, emit func(sample.Completion) error) error
+}
+
 // EvalCoverage draws o.N generations per variant of task t with the
 // sampler (temperature 1, top-p 1, no other truncation, the first-line
 // protocol) and scores their validity with the task's validator. taskIndex
 // makes the sampling seeds of different tasks differ.
-func EvalCoverage(ctx context.Context, e *sample.Engine, m *llama.Model, f format.Format, t *suite.Task, taskIndex int, o CoverageOptions, emit func(Generation)) (map[string]CoverageMetrics, []Generation, error) {
+func EvalCoverage(ctx context.Context, e Sampler, m *llama.Model, f format.Format, t *suite.Task, taskIndex int, o CoverageOptions, emit func(Generation)) (map[string]CoverageMetrics, []Generation, error) {
 	if t.Kind != suite.KindCoverage {
 		return nil, nil, fmt.Errorf("eval: %s is a %s task, not a coverage task", t.Name, t.Kind)
 	}

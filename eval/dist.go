@@ -149,7 +149,7 @@ func capRows(count, n int, seed uint64) []int {
 // given the prompt, the prompt decoded once and shared by the candidates),
 // normalizes over the candidates and compares with the target
 // probabilities.
-func EvalDist(ctx context.Context, s *Scorer, f format.Format, task string, rows []suite.Row, o DistOptions, progress func(done int)) (*DistResult, []DistRow, error) {
+func EvalDist(ctx context.Context, s CandidateScorer, f format.Format, task string, rows []suite.Row, o DistOptions, progress func(done int)) (*DistResult, []DistRow, error) {
 	if o.MaxRows == 0 {
 		o.MaxRows = 1000
 	}
@@ -213,6 +213,12 @@ func AggregateDist(rows []DistRow, complete bool) *DistResult {
 		NRows:        len(rows),
 		Complete:     complete,
 	}
+}
+
+// CandidateScorer gives log q̃ of candidate strings after a prompt: *Scorer
+// with a local model, or a remote scorer.
+type CandidateScorer interface {
+	CandidateLogProbs(ctx context.Context, prompt, prefix string, cands []string, end string) ([]float64, error)
 }
 
 // CandidateLogProbs returns log q̃ of each candidate string given the prompt

@@ -26,13 +26,22 @@ type AdapterInfo struct {
 //
 // Sections that were not run are left out.
 type Report struct {
-	Model             string                                `json:"model"`
-	Adapters          []AdapterInfo                         `json:"adapters"`
-	Format            string                                `json:"format"`
+	Model    string        `json:"model"`
+	Adapters []AdapterInfo `json:"adapters"`
+	Format   string        `json:"format"`
+	// Server is set when the model ran on an OpenAI-compatible server (Model
+	// is then the GGUF that gave the tokenizer and format).
+	Server            *ServerInfo                           `json:"server,omitempty"`
 	Steer             map[string]*SteerResult               `json:"steer,omitempty"`
 	Coverage          map[string]map[string]CoverageMetrics `json:"coverage,omitempty"`
 	CoverageAggregate map[string]map[string]Stats           `json:"coverage_aggregate,omitempty"`
 	Dist              map[string]*DistResult                `json:"dist,omitempty"`
+}
+
+// ServerInfo names the server a report's numbers come from.
+type ServerInfo struct {
+	URL   string `json:"url"`
+	Model string `json:"model"`
 }
 
 // Label is a short name of the report's model for tables and plots: the
@@ -44,6 +53,9 @@ func (r *Report) Label() string {
 		if a.Scale != 1 {
 			s += fmt.Sprintf(":%g", a.Scale)
 		}
+	}
+	if r.Server != nil {
+		s += "@" + r.Server.URL
 	}
 	return s
 }

@@ -309,8 +309,38 @@ func RestrictTokens(rows []SteerRow, maxLabels int) ([]int32, error) {
 	return out, nil
 }
 
+// RowScorer scores tokenized rows: *Scorer with a local model, or a remote
+// scorer over an OpenAI-compatible server (package remote).
+type RowScorer interface {
+	Score(ctx context.Context, rows []format.Tokens, progress func(done int)) ([]RowScore, error)
+	// Calibrated reports whether the scores carry calibration points.
+	Calibrated() bool
+}
+
+// Calibrated reports whether the scorer collects calibration points.
+func (s *Scorer) Calibrated() bool { return s.opts.Calibration }
+
+// TokenScore is one labelled token's score, for scorers outside this
+// package: its example index, log-probability and whether it was the
+// argmax.
+type TokenScore struct {
+	Example int
+	LogProb float64
+	Argmax  bool
+}
+
+// RowScoreOf groups token scores by example index into a RowScore (ntok:
+// the row's length in tokens).
+func RowScoreOf(ntok int, toks []TokenScore) RowScore {
+	return collect(ntok, func(yield func(ex int, logp float64, argmax bool, others []float64)) {
+		for _, t := range toks {
+			yield(t.Example, t.LogProb, t.Argmax, nil)
+		}
+	}, false)
+}
+
 // EvalSteer scores a prepared task and aggregates it.
-func EvalSteer(ctx context.Context, s *Scorer, st *SteerTask, progress func(done int)) (*SteerResult, []RowScore, error) {
+func EvalSteer(ctx context.Context, s RowScorer, st *SteerTask, progress func(done int)) (*SteerResult, []RowScore, error) {
 	toks := make([]format.Tokens, len(st.Rows))
 	for i, r := range st.Rows {
 		toks[i] = r.Tokens
@@ -319,5 +349,5 @@ func EvalSteer(ctx context.Context, s *Scorer, st *SteerTask, progress func(done
 	if err != nil {
 		return nil, nil, fmt.Errorf("eval: task %s: %w", st.Task, err)
 	}
-	return AggregateSteer(st.K, scores, s.opts.Calibration), scores, nil
+	return AggregateSteer(st.K, scores, s.Calibrated()), scores, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spectrumkit/spectrum/internal/progress"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
+	"github.com/spectrumkit/spectrum/remote"
 	"github.com/spectrumkit/spectrum/sample"
 	"github.com/spectrumkit/spectrum/suite"
 )
@@ -39,6 +40,7 @@ type evalOptions struct {
 	variants    []string
 	// dist
 	complete bool
+	remote   remoteOptions
 }
 
 const evalLong = `eval measures the three numbers of Spectrum Tuning (reference §5):
@@ -153,6 +155,7 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 	if mode == "dist" || mode == "all" {
 		f.BoolVar(&o.complete, "complete", false, "score candidates through the end token (complete strings)")
 	}
+	addRemoteFlags(f, &o.remote)
 }
 
 // modelSpec is one model to evaluate with its adapters.
@@ -313,6 +316,14 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 	if err != nil {
 		return err
 	}
+	if o.remote.enabled() {
+		switch {
+		case len(adapters) > 0 || len(o.compare) > 0:
+			return fmt.Errorf("--lora and --compare with --server: the server decides the weights (serve each model or adapter and run eval once per server)")
+		case o.restrict:
+			return fmt.Errorf("--restrict with --server: not supported (servers return only the top log-probabilities)")
+		}
+	}
 	specs := []modelSpec{{path: modelPath, adapters: adapters}}
 	for _, c := range o.compare {
 		s, err := parseModelSpec(c)
@@ -399,7 +410,8 @@ func evalModel(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode string
 	if err != nil {
 		return nil, err
 	}
-	m, err := g.loadModel(sp.path, false)
+	remoteRun := o.remote.enabled()
+	m, err := g.loadModel(sp.path, remoteRun)
 	if err != nil {
 		return nil, err
 	}
@@ -415,20 +427,45 @@ func evalModel(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode string
 	for _, a := range sp.adapters {
 		rep.Adapters = append(rep.Adapters, eval.AdapterInfo{Path: a.Path, Scale: a.Scale})
 	}
-	label := rep.Label()
-	threads := g.threads(m.NParams())
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
-
-	if len(data.steer) > 0 || len(data.dist) > 0 {
-		s, err := eval.NewScorer(m, eval.ScorerOptions{
-			Threads: threads, KVType: o.kv, NBatch: o.nbatch, NSeqMax: o.nseq,
-			Adapters: sp.adapters, Calibration: o.ece && modeHas(mode, "steer"),
-		})
-		if err != nil {
+	var cl *remote.Client
+	threads := 1
+	if remoteRun {
+		if cl, err = o.remote.client(ctx, g); err != nil {
 			return nil, err
 		}
-		defer s.Close()
+		rep.Server = &eval.ServerInfo{URL: cl.URL(), Model: cl.Model}
+	} else {
+		threads = g.threads(m.NParams())
+	}
+	label := rep.Label()
+
+	if len(data.steer) > 0 || len(data.dist) > 0 {
+		var scorer eval.RowScorer
+		var cands eval.CandidateScorer
+		var local *eval.Scorer
+		var tokenCount func() int
+		if remoteRun {
+			method, err := cl.DetectScoring(ctx)
+			if err != nil {
+				return nil, err
+			}
+			g.logf("server scoring: %s", method)
+			rs := &remote.Scorer{Client: cl, Tok: m, Method: method, Concurrency: o.remote.concurrency}
+			scorer, cands, tokenCount = rs, rs, rs.TokenCount
+		} else {
+			s, err := eval.NewScorer(m, eval.ScorerOptions{
+				Threads: threads, KVType: o.kv, NBatch: o.nbatch, NSeqMax: o.nseq,
+				Adapters: sp.adapters, Calibration: o.ece && modeHas(mode, "steer"),
+			})
+			if err != nil {
+				return nil, err
+			}
+			defer s.Close()
+			local, scorer, cands = s, s, s
+			tokenCount = func() int { return s.Tokens }
+		}
 		if len(data.steer) > 0 {
 			rep.Steer = map[string]*eval.SteerResult{}
 			for _, task := range sortedTaskNames(data.steer) {
@@ -444,14 +481,16 @@ func evalModel(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode string
 						return nil, fmt.Errorf("task %s: %w", task, err)
 					}
 				}
-				if err := s.SetRestrict(restrict); err != nil {
-					return nil, err
+				if local != nil {
+					if err := local.SetRestrict(restrict); err != nil {
+						return nil, err
+					}
 				}
 				g.logf("steer %s: k = %d, %d of %d rows", task, st.K, len(st.Rows), st.Candidates)
 				bar := progress.New(stderr, len(st.Rows), "steer "+task, "rows", g.Quiet)
-				start, tok0 := time.Now(), s.Tokens
-				res, scores, err := eval.EvalSteer(ctx, s, st, func(done int) {
-					bar.Set(done, fmt.Sprintf("%.0f tok/s", float64(s.Tokens-tok0)/max(time.Since(start).Seconds(), 1e-9)))
+				start, tok0 := time.Now(), tokenCount()
+				res, scores, err := eval.EvalSteer(ctx, scorer, st, func(done int) {
+					bar.Set(done, fmt.Sprintf("%.0f tok/s", float64(tokenCount()-tok0)/max(time.Since(start).Seconds(), 1e-9)))
 				})
 				if err != nil {
 					return nil, err
@@ -469,7 +508,7 @@ func evalModel(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode string
 			for _, task := range sortedTaskNames(data.dist) {
 				rows := data.dist[task]
 				bar := progress.New(stderr, min(len(rows), max(o.maxRows, len(rows)*boolInt(o.maxRows < 0))), "dist "+task, "rows", g.Quiet)
-				res, drows, err := eval.EvalDist(ctx, s, f, task, rows, eval.DistOptions{Complete: o.complete, MaxRows: o.maxRows, Seed: 42},
+				res, drows, err := eval.EvalDist(ctx, cands, f, task, rows, eval.DistOptions{Complete: o.complete, MaxRows: o.maxRows, Seed: 42},
 					func(done int) { bar.Set(done, "") })
 				if err != nil {
 					return nil, err
@@ -488,17 +527,23 @@ func evalModel(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode string
 		}
 	}
 	if len(data.coverage) > 0 {
-		e, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: threads, Adapters: sp.adapters})
-		if err != nil {
-			return nil, err
-		}
-		defer e.Close()
 		variants := o.variants
 		if len(variants) == 0 {
 			variants = eval.Variants()
 		}
 		total := len(data.coverage) * len(variants) * o.n
-		e.SetTotal(total)
+		var e eval.Sampler
+		if remoteRun {
+			e = &remote.Sampler{Client: cl, Tok: m, Params: remote.SampleParams{Concurrency: o.remote.concurrency}}
+		} else {
+			le, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: threads, Adapters: sp.adapters})
+			if err != nil {
+				return nil, err
+			}
+			defer le.Close()
+			le.SetTotal(total)
+			e = le
+		}
 		bar := progress.New(stderr, total, "coverage", "samples", g.Quiet)
 		done := 0
 		rep.Coverage = map[string]map[string]eval.CoverageMetrics{}

@@ -99,42 +99,11 @@ func runFormat(cmd *cobra.Command, g *globalOptions, o *formatOptions, modelPath
 	if err != nil {
 		return err
 	}
-	info, err := models.ReadInfo(modelPath)
-	if err != nil {
-		return err
-	}
-	family := info.Family
-	if o.Family != "" {
-		if family, err = format.ParseFamily(o.Family); err != nil {
-			return err
-		}
-	}
-	m, err := llama.LoadModel(modelPath, llama.ModelParams{VocabOnly: true})
+	f, m, err := resolveFormat(cmd, g, modelPath, name, o.Family, o.ChatTemplate)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-
-	var f format.Format
-	if o.ChatTemplate != "" {
-		c, cerr := format.NewChat(family, o.ChatTemplate)
-		if cerr != nil {
-			return cerr
-		}
-		if miss := format.MissingTokens(m, c.RequiredTokens()); len(miss) > 0 {
-			return &format.MissingTokenError{Format: format.NameChat, Family: c.Family(), Token: miss[0]}
-		}
-		f = c
-	} else if f, err = format.ForModel(name, family, m); err != nil {
-		return err
-	}
-	if !g.Quiet {
-		fam := string(family)
-		if fam == "" {
-			fam = "none"
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "format: %s (asked: %s; model family: %s)\n", format.Describe(f), name, fam)
-	}
 
 	w := bufio.NewWriter(cmd.OutOrStdout())
 	defer w.Flush()
@@ -183,6 +152,50 @@ func runFormat(cmd *cobra.Command, g *globalOptions, o *formatOptions, modelPath
 		}
 	}
 	return w.Flush()
+}
+
+// resolveFormat loads a model's vocabulary and picks the format name asks
+// for (family "" is detected from the GGUF; chatTemplate is for chat).
+// The caller closes the model.
+func resolveFormat(cmd *cobra.Command, g *globalOptions, modelPath, name, familyFlag, chatTemplate string) (format.Format, *llama.Model, error) {
+	info, err := models.ReadInfo(modelPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	family := info.Family
+	if familyFlag != "" {
+		if family, err = format.ParseFamily(familyFlag); err != nil {
+			return nil, nil, err
+		}
+	}
+	m, err := llama.LoadModel(modelPath, llama.ModelParams{VocabOnly: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	var f format.Format
+	if chatTemplate != "" {
+		c, cerr := format.NewChat(family, chatTemplate)
+		if cerr != nil {
+			m.Close()
+			return nil, nil, cerr
+		}
+		if miss := format.MissingTokens(m, c.RequiredTokens()); len(miss) > 0 {
+			m.Close()
+			return nil, nil, &format.MissingTokenError{Format: format.NameChat, Family: c.Family(), Token: miss[0]}
+		}
+		f = c
+	} else if f, err = format.ForModel(name, family, m); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	if !g.Quiet {
+		fam := string(family)
+		if fam == "" {
+			fam = "none"
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "format: %s (asked: %s; model family: %s)\n", format.Describe(f), name, fam)
+	}
+	return f, m, nil
 }
 
 func formatFamily(f format.Format) format.Family {

@@ -17,6 +17,7 @@ import (
 	"github.com/spectrumkit/spectrum/internal/progress"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
+	"github.com/spectrumkit/spectrum/remote"
 	"github.com/spectrumkit/spectrum/sample"
 	"github.com/spectrumkit/spectrum/suite"
 )
@@ -57,6 +58,8 @@ type sampleOptions struct {
 	kv                                            string
 	unified                                       bool
 	flash                                         string
+	out                                           string
+	remote                                        remoteOptions
 }
 
 func newSampleCmd(g *globalOptions) *cobra.Command {
@@ -78,10 +81,22 @@ format's stop string, the model's end-of-generation tokens or --max-tokens;
 Output: one completion per line (newlines shown as \n); --jsonl writes
 {"row","task","index","text","tokens","finish","logprob"} records; --count
 prints the distribution of distinct outputs with its entropy. The same command
-with the same --seed and --parallel gives the same output.`,
+with the same --seed and --parallel gives the same output.
+
+-o FILE appends JSONL records to FILE as they are drawn and resumes: a re-run
+with the same FILE draws only the completions not in it yet, so a killed job
+loses nothing.
+
+--server URL samples on an OpenAI-compatible server (vLLM, SGLang, llama.cpp's
+llama-server, llama-cpp-python) instead: the prompt is rendered here (MODEL.gguf
+gives the format and tokenizer; its weights are not loaded) and sent as text,
+--concurrency requests at a time, each retried with backoff on 429/5xx and
+dropped connections. Each request has its own seed; servers' samplers differ
+from ours, so remote and local draws differ (their distributions agree).`,
 		Example: `  spectrum sample model.gguf --description "A US state" -e Ohio -e Utah -n 200 --count
   spectrum sample ../shared/models/stories260K.gguf -p "Once upon a time" -n 8 --max-tokens 24
-  spectrum suite generate coinflip --rows 5 -o rows.jsonl && spectrum sample model.gguf --rows rows.jsonl -n 50 --jsonl`,
+  spectrum suite generate coinflip --rows 5 -o rows.jsonl && spectrum sample model.gguf --rows rows.jsonl -n 50 --jsonl
+  spectrum sample model.gguf --rows rows.jsonl -n 100 --server http://gpu-box:8000 --concurrency 32 -o samples.jsonl`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSample(cmd, g, o, args[0])
@@ -110,6 +125,8 @@ with the same --seed and --parallel gives the same output.`,
 	f.BoolVar(&o.unified, "unified-kv", false, "share one KV buffer between slots (less memory; slower with many slots)")
 	f.BoolVar(&o.jsonl, "jsonl", false, "write JSONL records")
 	f.BoolVar(&o.count, "count", false, "print the distribution of distinct outputs")
+	f.StringVarP(&o.out, "output", "o", "", "append JSONL records to this file and resume from it")
+	addRemoteFlags(f, &o.remote)
 	cmd.MarkFlagsMutuallyExclusive("jsonl", "count")
 	cmd.MarkFlagsMutuallyExclusive("prompt", "rows")
 	return cmd
@@ -130,11 +147,20 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 	if err != nil {
 		return err
 	}
+	remoteRun := o.remote.enabled()
+	if remoteRun {
+		switch {
+		case len(adapters) > 0:
+			return fmt.Errorf("--lora with --server: adapters are loaded by the server (serve the merged model or the adapter there)")
+		case o.req.LogProbs:
+			return fmt.Errorf("--logprobs with --server: not supported (servers report log-probabilities after their own truncation)")
+		}
+	}
 	info, err := models.ReadInfo(modelPath)
 	if err != nil {
 		return err
 	}
-	m, err := g.loadModel(modelPath, false)
+	m, err := g.loadModel(modelPath, remoteRun)
 	if err != nil {
 		return err
 	}
@@ -195,13 +221,25 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		}
 	}
 
-	e, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: g.threads(m.NParams()), Adapters: adapters, KVType: o.kv, UnifiedKV: o.unified, FlashAttention: o.flash})
-	if err != nil {
-		return err
+	var file *sampleFile
+	if o.out != "" {
+		if o.count {
+			return fmt.Errorf("-o writes records; --count prints counts: use one of them")
+		}
+		if file, err = openSampleFile(o.out, []string{o.rowsPath, modelPath}); err != nil {
+			return err
+		}
+		defer file.Close()
 	}
-	defer e.Close()
 	total := len(jobs) * o.req.N
-	e.SetTotal(total)
+	if file != nil {
+		for _, j := range jobs {
+			total -= file.Done(j.row, o.req.N)
+		}
+		if total < len(jobs)*o.req.N {
+			g.logf("resuming %s: %d of %d completions drawn already", o.out, len(jobs)*o.req.N-total, len(jobs)*o.req.N)
+		}
+	}
 	bar := progress.New(cmd.ErrOrStderr(), total, "sampling", "completions", g.Quiet)
 	var all []sample.Completion
 	w := bufio.NewWriter(cmd.OutOrStdout())
@@ -210,31 +248,81 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 	enc.SetEscapeHTML(false)
 	start := time.Now()
 	done, tokens := 0, 0
-	for _, j := range jobs {
-		req := o.req
-		req.Row, req.Task, req.Prompt, req.Stop, req.StopTokens = j.row, j.task, j.toks, stop, stopToks
-		err := e.Run(cmd.Context(), &req, func(c sample.Completion) error {
-			done++
-			tokens += c.Tokens
+	emit := func(c sample.Completion) error {
+		if file != nil && file.Has(c.Row, c.Index) {
+			return nil // drawn by an earlier run (local seeds repeat it exactly)
+		}
+		done++
+		tokens += c.Tokens
+		if remoteRun {
+			bar.Set(done, fmt.Sprintf("%.1f completions/s", float64(done)/math.Max(time.Since(start).Seconds(), 1e-9)))
+		} else {
 			bar.Set(done, fmt.Sprintf("%.0f tok/s", float64(tokens)/math.Max(time.Since(start).Seconds(), 1e-9)))
-			switch {
-			case o.count:
-				all = append(all, c)
-			case o.jsonl:
-				if err := enc.Encode(c); err != nil {
-					return err
-				}
-			default:
-				fmt.Fprintln(w, strings.ReplaceAll(c.Text, "\n", `\n`))
+		}
+		switch {
+		case file != nil:
+			return file.Add(c)
+		case o.count:
+			all = append(all, c)
+		case o.jsonl:
+			if err := enc.Encode(c); err != nil {
+				return err
 			}
-			if done%16 == 0 {
-				return w.Flush() // keep what is done visible if interrupted
+		default:
+			fmt.Fprintln(w, strings.ReplaceAll(c.Text, "\n", `\n`))
+		}
+		if done%16 == 0 {
+			return w.Flush() // keep what is done visible if interrupted
+		}
+		return nil
+	}
+	if remoteRun {
+		cl, err := o.remote.client(cmd.Context(), g)
+		if err != nil {
+			return err
+		}
+		rjobs := make([]remote.SampleJob, len(jobs))
+		for i, j := range jobs {
+			rjobs[i] = remote.SampleJob{Row: j.row, Task: j.task, N: o.req.N, Prompt: o.raw}
+			if o.raw == "" {
+				rjobs[i].Prompt = remote.PromptText(m, j.toks)
 			}
-			return nil
-		})
+			if file != nil {
+				row := j.row
+				rjobs[i].Have = func(index int) bool { return file.Has(row, index) }
+			}
+		}
+		for _, t := range stopToks {
+			stop = append(stop, m.TokenToPiece(t))
+		}
+		err = cl.Sample(cmd.Context(), rjobs, remote.SampleParams{
+			MaxTokens: o.req.MaxTokens, Temp: float64(o.req.Temp), TopP: float64(o.req.TopP), TopK: o.req.TopK, MinP: float64(o.req.MinP),
+			Seed: o.req.Seed, Stop: stop, FirstLine: o.req.FirstLine, Concurrency: o.remote.concurrency,
+		}, emit)
 		if err != nil {
 			w.Flush()
+			if file != nil {
+				return fmt.Errorf("%w (the completions drawn so far are in %s; the same command resumes)", err, o.out)
+			}
 			return err
+		}
+	} else {
+		e, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: g.threads(m.NParams()), Adapters: adapters, KVType: o.kv, UnifiedKV: o.unified, FlashAttention: o.flash})
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		e.SetTotal(total)
+		for _, j := range jobs {
+			if file != nil && file.Done(j.row, o.req.N) == o.req.N {
+				continue
+			}
+			req := o.req
+			req.Row, req.Task, req.Prompt, req.Stop, req.StopTokens = j.row, j.task, j.toks, stop, stopToks
+			if err := e.Run(cmd.Context(), &req, emit); err != nil {
+				w.Flush()
+				return err
+			}
 		}
 	}
 	bar.Finish()

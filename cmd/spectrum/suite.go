@@ -40,7 +40,7 @@ train/test split are known; import builds rows from their public source files
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newSuiteListCmd(g), newSuiteGenerateCmd(g), newSuiteShowCmd(g), newSuiteImportCmd(g), newSuiteRecipesCmd(g))
+	cmd.AddCommand(newSuiteListCmd(g), newSuiteGenerateCmd(g), newSuiteShowCmd(g), newSuiteImportCmd(g), newSuiteRecipesCmd(g), newSuiteExportCmd(g))
 	return cmd
 }
 
