@@ -37,7 +37,7 @@ CUDA_ARCHITECTURES ?= native
 CUDA_BUILD         ?= build/cuda
 NPROC              := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build test vet fuzz bench env clean cuda demo models
+.PHONY: all build test vet fuzz bench env clean cuda demo models peer
 
 all: build
 
@@ -51,10 +51,16 @@ build:
 models:
 	scripts/models.sh
 
+# peer builds llama-cpp-python's OpenAI-compatible server (PyPI, pinned) into
+# its own virtual environment (scripts/peer.sh), the real server the remote
+# backend is tested against. A set-up step, about 8 minutes once.
+peer:
+	scripts/peer.sh
+
 vet:
 	$(GO) vet ./...
 
-test: models vet
+test: models peer vet
 	$(GO) test -timeout 30m $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -fuzz FuzzReadGGUF -fuzztime $(FUZZTIME) ./models
 
@@ -65,6 +71,7 @@ test: models vet
 bench:
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench BindingVsC -benchtime 4x ./llama
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench '^Benchmark(Sample|Steer)$$' -benchtime 1x -timeout 60m ./sample ./eval
+	$(GO) test -run '^$$' -bench SteerRemoteVsLocal -benchtime 1x -timeout 30m ./remote
 	for mode in default checkpointing dequant dequant.checkpointing; do \
 		GOMAXPROCS=1 $(GO) test -run '^$$' -bench "^BenchmarkTrainStep(Gemma)?$$/^$$mode$$" -benchtime 1x -timeout 60m ./lora || exit 1; \
 	done

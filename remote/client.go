@@ -230,6 +230,13 @@ type CompletionRequest struct {
 // CompletionResponse is the part of a /v1/completions reply we read.
 type CompletionResponse struct {
 	Choices []Choice `json:"choices"`
+	Usage   *Usage   `json:"usage"`
+}
+
+// Usage is the token accounting of a reply.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
 }
 
 // Choice is one completion.

@@ -61,17 +61,13 @@ type serverToken struct {
 	argmax  bool
 }
 
-// echoTokens scores text with echo=true, logprobs=1 and no new tokens
-// (max_tokens 0; servers that refuse 0 get 1, and the new token is dropped).
+// echoTokens scores text with echo=true, logprobs=1 and one new token (not
+// 0: llama-cpp-python reads max_tokens 0 as "up to the context size"); the
+// new token is dropped by the reply's usage count, or where there is none by
+// its text offset.
 func (c *Client) echoTokens(ctx context.Context, text string) ([]serverToken, error) {
 	one := 1
-	req := CompletionRequest{Prompt: text, MaxTokens: 0, Echo: true, Logprobs: &one, Temperature: ptr(0.0)}
-	resp, err := c.Complete(ctx, req)
-	generated := 0
-	if err != nil && isClientError(err) {
-		req.MaxTokens, generated = 1, 1
-		resp, err = c.Complete(ctx, req)
-	}
+	resp, err := c.Complete(ctx, CompletionRequest{Prompt: text, MaxTokens: 1, Echo: true, Logprobs: &one, Temperature: ptr(0.0)})
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +76,9 @@ func (c *Client) echoTokens(ctx context.Context, text string) ([]serverToken, er
 		return nil, nil
 	}
 	n := len(lp.TokenLogprobs)
-	if generated > 0 {
-		// Drop the tokens at or after the end of the prompt.
+	if resp.Usage != nil && resp.Usage.CompletionTokens <= n && len(resp.Choices) == 1 {
+		n -= resp.Usage.CompletionTokens
+	} else {
 		for n > 0 && n-1 < len(lp.TextOffset) && lp.TextOffset[n-1] >= len([]rune(text)) {
 			n--
 		}

@@ -142,9 +142,9 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 		f.BoolVar(&o.ece, "ece", true, "compute the calibration error (ECE)")
 		f.IntVar(&o.nseq, "pack", 16, "rows packed into one decode (as separate sequences)")
 		f.IntVar(&o.nbatch, "batch", 2048, "tokens per decode")
-		f.StringVar(&o.kv, "kv-type", "", "KV cache type (f16, f32, q8_0; default f16)")
 	}
 	if mode == "steer" || mode == "dist" || mode == "all" {
+		f.StringVar(&o.kv, "kv-type", "", "KV cache type (f16, f32, q8_0; default f16)")
 		f.IntVar(&o.maxRows, "max-rows", 1000, "rows per task at most (a fixed-seed random choice beyond)")
 	}
 	if mode == "coverage" || mode == "all" {

@@ -8,10 +8,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Gemma 3 270M, the pretrained base model google/gemma-3-270m in Q4_K_M, as
@@ -81,4 +85,88 @@ func Gemma(tb testing.TB) string {
 		tb.Skip(err)
 	}
 	return p
+}
+
+// PeerDir is where `make peer` installs llama-cpp-python's server:
+// $SPECTRUM_PEER, else spectrum/peer in the user's cache folder.
+func PeerDir() string {
+	if d := os.Getenv("SPECTRUM_PEER"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "spectrum", "peer")
+	}
+	return filepath.Join(os.TempDir(), "spectrum-peer")
+}
+
+// PeerPython returns the Python of the `make peer` environment, which runs
+// `python -m llama_cpp.server`. Where it is absent the test is skipped with a
+// message naming `make peer`, except in CI, where it fails.
+func PeerPython(tb testing.TB) string {
+	tb.Helper()
+	dir := PeerDir()
+	py := filepath.Join(dir, "bin", "python")
+	_, err1 := os.Stat(filepath.Join(dir, ".complete"))
+	_, err2 := os.Stat(py)
+	if err1 != nil || err2 != nil {
+		msg := fmt.Sprintf("llama-cpp-python's server is not installed in %s: run `make peer`", dir)
+		if InCI() {
+			tb.Fatalf("%s (CI must run the real-server tests)", msg)
+		}
+		tb.Skip(msg)
+	}
+	return py
+}
+
+// StartPeer runs llama-cpp-python's OpenAI-compatible server (from `make
+// peer`) on a free port of 127.0.0.1 with model, one thread and the extra
+// server flags, and returns its URL once it answers; the server is stopped
+// when the test ends.
+func StartPeer(tb testing.TB, model string, extra ...string) string {
+	tb.Helper()
+	py := PeerPython(tb)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	logf, err := os.CreateTemp("", "spectrum-peer-*.log")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{"-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--n_threads", "1", "--n_ctx", "2048", "--verbose", "false"}
+	cmd := exec.Command(py, append(args, extra...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		logf.Close()
+		os.Remove(logf.Name())
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(logf.Name())
+			tb.Fatalf("llama-cpp-python's server exited (%v):\n%s", err, b)
+		default:
+		}
+		if resp, err := http.Get(url + "/v1/models"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	tb.Fatal("llama-cpp-python's server did not answer within 2 minutes")
+	return ""
 }

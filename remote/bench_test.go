@@ -1,0 +1,82 @@
+package remote
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/spectrumkit/spectrum/eval"
+	"github.com/spectrumkit/spectrum/format"
+	"github.com/spectrumkit/spectrum/internal/testmodels"
+	"github.com/spectrumkit/spectrum/llama"
+	"github.com/spectrumkit/spectrum/models"
+	"github.com/spectrumkit/spectrum/suite"
+)
+
+// BenchmarkSteerRemoteVsLocal scores the same steerability rows of Gemma 3
+// 270M with our local scorer (one thread) and through llama-cpp-python's
+// server on this machine (one thread, one request at a time and four in
+// flight), and reports remote throughput as a ratio of local. On one machine
+// the server can only lose (HTTP, JSON, its Python sampling loop); the point
+// of --server is a bigger machine, and this measures the price of the
+// protocol.
+func BenchmarkSteerRemoteVsLocal(b *testing.B) {
+	gemma := testmodels.Gemma(b)
+	url := testmodels.StartPeer(b, gemma)
+	info, err := models.ReadInfo(gemma)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := llama.LoadModel(gemma, llama.ModelParams{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	f, err := format.ForModel(format.NameAuto, info.Family, m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	task, _ := suite.Lookup("negative_binomial")
+	rows, err := task.Generate(11, 24)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := eval.PrepareSteer(f, m, task.Name, rows, eval.SteerOptions{K: 8, SelectMaxLen: 512})
+	if err != nil {
+		b.Fatal(err)
+	}
+	toks := make([]format.Tokens, len(st.Rows))
+	n := 0
+	for i, r := range st.Rows {
+		toks[i] = r.Tokens
+		n += len(r.Tokens.IDs)
+	}
+	c, err := New(url, "", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	local, err := eval.NewScorer(m, eval.ScorerOptions{Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer local.Close()
+	timeIt := func(s eval.RowScorer) float64 {
+		start := time.Now()
+		if _, err := s.Score(ctx, toks, nil); err != nil {
+			b.Fatal(err)
+		}
+		return float64(n) / time.Since(start).Seconds()
+	}
+	b.ResetTimer()
+	var lt, r1, r4 float64
+	for range b.N {
+		lt += timeIt(local)
+		r1 += timeIt(&Scorer{Client: c, Tok: m, Method: Echo, Concurrency: 1})
+		r4 += timeIt(&Scorer{Client: c, Tok: m, Method: Echo, Concurrency: 4})
+	}
+	b.ReportMetric(lt/float64(b.N), "local_tok/s")
+	b.ReportMetric(r1/float64(b.N), "remote_tok/s")
+	b.ReportMetric(r1/lt, "remote/local")
+	b.ReportMetric(r4/lt, "remote4/local")
+}
