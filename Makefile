@@ -71,7 +71,7 @@ test: models peer vet
 bench:
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench BindingVsC -benchtime 4x ./llama
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench '^Benchmark(Sample|Steer)$$' -benchtime 1x -timeout 60m ./sample ./eval
-	$(GO) test -run '^$$' -bench SteerRemoteVsLocal -benchtime 1x -timeout 30m ./remote
+	$(GO) test -run '^$$' -bench 'RemoteVsLocal' -benchtime 1x -timeout 30m ./remote
 	for mode in default checkpointing dequant dequant.checkpointing; do \
 		GOMAXPROCS=1 $(GO) test -run '^$$' -bench "^BenchmarkTrainStep(Gemma)?$$/^$$mode$$" -benchtime 1x -timeout 60m ./lora || exit 1; \
 	done

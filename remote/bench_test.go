@@ -10,6 +10,7 @@ import (
 	"github.com/spectrumkit/spectrum/internal/testmodels"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
+	"github.com/spectrumkit/spectrum/sample"
 	"github.com/spectrumkit/spectrum/suite"
 )
 
@@ -37,11 +38,11 @@ func BenchmarkSteerRemoteVsLocal(b *testing.B) {
 		b.Fatal(err)
 	}
 	task, _ := suite.Lookup("negative_binomial")
-	rows, err := task.Generate(11, 24)
+	rows, err := task.Generate(11, 8)
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := eval.PrepareSteer(f, m, task.Name, rows, eval.SteerOptions{K: 8, SelectMaxLen: 512})
+	st, err := eval.PrepareSteer(f, m, task.Name, rows, eval.SteerOptions{K: 4, SelectMaxLen: 512})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,4 +80,52 @@ func BenchmarkSteerRemoteVsLocal(b *testing.B) {
 	b.ReportMetric(r1/float64(b.N), "remote_tok/s")
 	b.ReportMetric(r1/lt, "remote/local")
 	b.ReportMetric(r4/lt, "remote4/local")
+}
+
+// BenchmarkSampleRemoteVsLocal draws 32 completions of 16 tokens of one
+// prompt of Gemma 3 270M with our batched sampler and through
+// llama-cpp-python's server on this machine, and reports remote
+// completions per second as a ratio of local.
+func BenchmarkSampleRemoteVsLocal(b *testing.B) {
+	gemma := testmodels.Gemma(b)
+	url := testmodels.StartPeer(b, gemma)
+	m, err := llama.LoadModel(gemma, llama.ModelParams{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	prompt, err := m.Tokenize("Description: A US state\nOutput: Ohio\nOutput: Utah\nOutput:", true, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n, maxTok = 32, 16
+	e, err := sample.NewEngine(m, sample.Options{Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	c, err := New(url, "", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	var lr, rr float64
+	for range b.N {
+		start := time.Now()
+		req := &sample.Request{Prompt: prompt, N: n, MaxTokens: maxTok, Temp: 1, TopP: 1, Seed: 1}
+		if err := e.Run(ctx, req, func(sample.Completion) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+		lr += n / time.Since(start).Seconds()
+		start = time.Now()
+		s := &Sampler{Client: c, Tok: m, Params: SampleParams{Concurrency: 1}}
+		if err := s.Run(ctx, req, func(sample.Completion) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+		rr += n / time.Since(start).Seconds()
+	}
+	b.ReportMetric(lr/float64(b.N), "local_completions/s")
+	b.ReportMetric(rr/float64(b.N), "remote_completions/s")
+	b.ReportMetric(rr/lr, "remote/local")
 }
