@@ -87,7 +87,15 @@ column each on stdout, and a JSON array with one report each (-o).
 --rows-out writes the per-row (per-output, per-generation) values behind the
 aggregates as JSONL; --plot draws loss and all_acc vs in-context examples
 (two panels, one line per task × model) as PNG, SVG or PDF, chosen by the
-file's extension (.png, .svg, .pdf).`
+file's extension (.png, .svg, .pdf).
+
+--server URL runs the model on an OpenAI-compatible server (vLLM, SGLang,
+llama.cpp's llama-server, llama-cpp-python) instead of loading it: MODEL.gguf
+then gives only the tokenizer and format. Prompts are rendered here; scoring
+uses echo+logprobs or vLLM's prompt_logprobs (detected at start), coverage
+samples on the server; --concurrency requests are in flight, each retried with
+backoff. The report names the server. Not with --lora, --compare, --restrict;
+no calibration error.`
 
 func newEvalCmd(g *globalOptions) *cobra.Command {
 	o := &evalOptions{}

@@ -48,7 +48,10 @@ func (o *remoteOptions) client(ctx context.Context, g *globalOptions) (*remote.C
 	c.Retries = o.retries
 	c.Logf = g.logf
 	if c.Model == "" {
+		// A wrong URL should fail fast: one retry for the first contact.
+		c.Retries = min(o.retries, 1)
 		ids, err := c.Models(ctx)
+		c.Retries = o.retries
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("%w (is the server running? name the model with --model if it has no /v1/models)", err)
