@@ -142,7 +142,10 @@ func (c *Client) promptLogprobTokens(ctx context.Context, text string) ([]server
 
 func ptr[T any](v T) *T { return &v }
 
-// Scorer scores rows on a server, for eval.EvalSteer. Our tokens are turned
+// Scorer scores rows on a server, for eval.EvalSteer and eval.EvalDist.
+// The replies' text_offset fields are not used: llama-cpp-python counts them
+// over its text with special tokens left out, vLLM over the prompt text, so
+// they do not map onto our text the same way. Our tokens are turned
 // back into text (the GGUF's tokenizer gives each token's text), the server
 // tokenizes and scores that text, and its tokens are matched with ours: one
 // to one when the server tokenized the text into the same tokens (then the
@@ -173,17 +176,23 @@ func (s *Scorer) TokenCount() int {
 	return s.Tokens
 }
 
+// detect sets Method from the server when it is not set.
+func (s *Scorer) detect(ctx context.Context) error {
+	if s.Method != "" {
+		return nil
+	}
+	m, err := s.Client.DetectScoring(ctx)
+	s.Method = m
+	return err
+}
+
 // Calibrated is false: remote scores carry no calibration points.
 func (s *Scorer) Calibrated() bool { return false }
 
 // Score scores rows concurrently; progress is called with the rows done.
 func (s *Scorer) Score(ctx context.Context, rows []format.Tokens, progress func(done int)) ([]eval.RowScore, error) {
-	if s.Method == "" {
-		m, err := s.Client.DetectScoring(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s.Method = m
+	if err := s.detect(ctx); err != nil {
+		return nil, err
 	}
 	conc := s.Concurrency
 	if conc <= 0 {
@@ -283,13 +292,7 @@ func (s *Scorer) scoreRow(ctx context.Context, row *format.Tokens) (eval.RowScor
 		return eval.RowScore{Tokens: row.Len()}, nil
 	}
 	text, ends := s.text.pieces(s.Tok, ids)
-	var st []serverToken
-	var err error
-	if s.Method == PromptLogprobs {
-		st, err = s.Client.promptLogprobTokens(ctx, text)
-	} else {
-		st, err = s.Client.echoTokens(ctx, text)
-	}
+	st, err := s.serverTokens(ctx, text)
 	if err != nil {
 		return eval.RowScore{}, err
 	}
@@ -341,6 +344,14 @@ func (s *Scorer) scoreRow(ctx context.Context, row *format.Tokens) (eval.RowScor
 	return eval.RowScoreOf(row.Len(), scores), nil
 }
 
+// serverTokens has the server score text with the scorer's method.
+func (s *Scorer) serverTokens(ctx context.Context, text string) ([]serverToken, error) {
+	if s.Method == PromptLogprobs {
+		return s.Client.promptLogprobTokens(ctx, text)
+	}
+	return s.Client.echoTokens(ctx, text)
+}
+
 // Describe names the server and method for logs.
 func (s *Scorer) Describe() string {
 	return s.Client.base + " (" + string(s.Method) + ", " + strconv.Itoa(max(s.Concurrency, 1)) + " in flight)"
@@ -352,12 +363,8 @@ func (s *Scorer) Describe() string {
 // tokens (the prompt tokenized alone by the GGUF's tokenizer, as the local
 // scorer does). Candidates go out concurrently.
 func (s *Scorer) CandidateLogProbs(ctx context.Context, prompt, prefix string, cands []string, end string) ([]float64, error) {
-	if s.Method == "" {
-		m, err := s.Client.DetectScoring(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s.Method = m
+	if err := s.detect(ctx); err != nil {
+		return nil, err
 	}
 	prompt = strings.ReplaceAll(prompt, "<bos>", "")
 	p, err := s.Tok.Tokenize(prompt, false, true)
@@ -378,13 +385,7 @@ func (s *Scorer) CandidateLogProbs(ctx context.Context, prompt, prefix string, c
 			defer wg.Done()
 			defer func() { <-sem }()
 			text := prompt + prefix + c + end
-			var st []serverToken
-			var err error
-			if s.Method == PromptLogprobs {
-				st, err = s.Client.promptLogprobTokens(ctx, text)
-			} else {
-				st, err = s.Client.echoTokens(ctx, text)
-			}
+			st, err := s.serverTokens(ctx, text)
 			if err != nil {
 				errs[i] = err
 				return

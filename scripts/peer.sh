@@ -39,7 +39,9 @@ echo "peer: building llama-cpp-python[server]==$VERSION into $DIR (about 8 minut
 "$PY" -m venv "$DIR"
 export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
-"$DIR/bin/python" -m pip install -q --disable-pip-version-check "llama-cpp-python[server]==$VERSION"
+# --no-cache-dir: pip's wheel cache does not key on CMAKE_ARGS, so a wheel
+# built earlier with other flags (say, native with AMX) would be reused.
+"$DIR/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir "llama-cpp-python[server]==$VERSION"
 "$DIR/bin/python" -c "import llama_cpp.server"
 touch "$DIR/.complete"
 echo "peer: $DIR (llama-cpp-python $VERSION)"
