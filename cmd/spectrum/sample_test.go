@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -73,5 +76,37 @@ func TestSampleCLIBadInput(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestSampleOutputResume: -o appends records; a re-run after a cut-off run
+// draws only what is missing, and the local sampler's per-completion seeds
+// make the redrawn completions the ones the first run drew.
+func TestSampleOutputResume(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "s.jsonl")
+	args := []string{"sample", filepath.Join(sharedModels, "stories260K.gguf"), "-p", "Once upon a time", "-n", "6", "--max-tokens", "12", "--seed", "9", "-o", out, "-q"}
+	if _, _, err := runCLI(t, args...); err != nil {
+		t.Fatal(err)
+	}
+	full, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(full), "\n")
+	if len(lines) != 7 || lines[6] != "" {
+		t.Fatalf("%d lines:\n%s", len(lines), full)
+	}
+	os.WriteFile(out, []byte(strings.Join(lines[:2], "")+lines[2][:10]), 0o644)
+	if _, _, err := runCLI(t, args...); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := os.ReadFile(out)
+	got := strings.SplitAfter(string(again), "\n")
+	sortLines := func(l []string) []string { l = append([]string(nil), l...); sort.Strings(l); return l }
+	if !reflect.DeepEqual(sortLines(got), sortLines(lines)) {
+		t.Errorf("after resuming:\n%s\nwant the lines of\n%s", again, full)
+	}
+	if _, _, err := runCLI(t, "sample", filepath.Join(sharedModels, "stories260K.gguf"), "-p", "x", "-o", out, "--count"); err == nil {
+		t.Error("-o with --count accepted")
 	}
 }
