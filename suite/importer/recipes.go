@@ -350,6 +350,135 @@ func init() {
 		},
 	})
 
+	// hellaswag.py: Rowan/hellaswag validation, chunks of 20.
+	addRecipe(&Recipe{
+		Name:    "hellaswag",
+		Source:  "Hugging Face Rowan/hellaswag, data/validation-00000-of-00001.parquet",
+		Columns: []string{"activity_label", "ctx", "endings", "label"},
+		Notes:   `the reference names its rows "hellaswag_validation"`,
+		prepare: func(t *table.Table) error {
+			if err := t.AddColumn("prompt", func(r *table.Record) (any, error) {
+				endings, ok := t.Get(r, "endings").([]any)
+				if !ok {
+					return nil, fmt.Errorf("column \"endings\": want a list, got a %s", table.Kind(t.Get(r, "endings")))
+				}
+				var lines []string
+				if a := t.Get(r, "activity_label"); !missing(a) && str(a) != "" {
+					lines = append(lines, "Activity: "+str(a))
+				}
+				if c := t.Get(r, "ctx"); !missing(c) && str(c) != "" {
+					lines = append(lines, "Context: "+str(c))
+				}
+				lines = append(lines, "Choose the option that best completes the description:")
+				for i, e := range endings {
+					lines = append(lines, fmt.Sprintf("%c. %s", letters[i%26], str(e)))
+				}
+				return strings.Join(lines, "\n"), nil
+			}); err != nil {
+				return err
+			}
+			return t.AddColumn("answer_letter", func(r *table.Record) (any, error) {
+				n, err := strconv.Atoi(pyStrip(str(t.Get(r, "label"))))
+				if err != nil || n < 0 || n >= 26 {
+					return nil, fmt.Errorf("column \"label\": want an ending index, got %s", short(t.Get(r, "label")))
+				}
+				return letters[n : n+1], nil
+			})
+		},
+		spec: Spec{
+			Input: Fields{Columns: []string{"prompt"}}, Output: Fields{Columns: []string{"answer_letter"}},
+			Descriptions: literals(
+				"Given a context and four possible endings, output the letter of the ending that best completes the context.",
+				"Respond with the single uppercase letter for the correct choice."),
+			MaxExamples: 20,
+		},
+	})
+
+	// truthful_qa.py: generate_truthful_qa_mc on EleutherAI/truthful_qa_mc
+	// (its choices and label), chunks of 10.
+	addRecipe(&Recipe{
+		Name:    "truthful_qa",
+		Source:  "Hugging Face EleutherAI/truthful_qa_mc, multiple_choice/validation-00000-of-00001.parquet",
+		Columns: []string{"question", "choices", "label"},
+		Notes:   `the reference names its rows "truthful_qa_mc2_validation"`,
+		prepare: func(t *table.Table) error {
+			if err := t.AddColumn("prompt", func(r *table.Record) (any, error) {
+				choices, ok := t.Get(r, "choices").([]any)
+				if !ok {
+					return nil, fmt.Errorf("column \"choices\": want a list, got a %s", table.Kind(t.Get(r, "choices")))
+				}
+				if len(choices) > 26 {
+					return nil, fmt.Errorf("column \"choices\": %d choices, more than letters", len(choices))
+				}
+				q := ""
+				if v := t.Get(r, "question"); !missing(v) {
+					q = pyStrip(str(v))
+				}
+				lines := []string{"Question: " + q}
+				for i, c := range choices {
+					lines = append(lines, fmt.Sprintf("%c. %s", letters[i], pyStrip(str(c))))
+				}
+				return strings.Join(lines, "\n"), nil
+			}); err != nil {
+				return err
+			}
+			return t.AddColumn("answer_letter", func(r *table.Record) (any, error) {
+				choices, _ := t.Get(r, "choices").([]any)
+				n, ok := intValue(t.Get(r, "label"))
+				if !ok || n < 0 || n >= len(choices) {
+					return nil, fmt.Errorf("column \"label\": want a choice index below %d, got %s", len(choices), short(t.Get(r, "label")))
+				}
+				return letters[n : n+1], nil
+			})
+		},
+		spec: Spec{
+			Input: Fields{Columns: []string{"prompt"}}, Output: Fields{Columns: []string{"answer_letter"}},
+			Descriptions: literals("You will be given a question and several answer choices, only one of which is true. Respond with the correct answer letter."),
+			MaxExamples:  10,
+		},
+	})
+
+	// drop.py: ucinlp/drop validation, the first non-empty answer span,
+	// chunks of 10.
+	addRecipe(&Recipe{
+		Name:    "drop",
+		Source:  "Hugging Face ucinlp/drop, data/validation-00000-of-00001.parquet",
+		Columns: []string{"passage", "question", "answers_spans"},
+		Notes:   `the reference names its rows "drop_default_validation"`,
+		prepare: func(t *table.Table) error {
+			if err := t.AddColumn("prompt", func(r *table.Record) (any, error) {
+				clean := func(col string) string {
+					if v := t.Get(r, col); !missing(v) {
+						return pyStrip(str(v))
+					}
+					return ""
+				}
+				return "Passage: " + clean("passage") + "\nQuestion: " + clean("question"), nil
+			}); err != nil {
+				return err
+			}
+			return t.AddColumn("answer_text", func(r *table.Record) (any, error) {
+				spans, ok := t.Get(r, "answers_spans").(table.Object)
+				if ok {
+					if list, ok := spans.Get("spans"); ok {
+						items, _ := list.([]any)
+						for _, it := range items {
+							if a := pyStrip(str(it)); !missing(it) && a != "" {
+								return a, nil
+							}
+						}
+					}
+				}
+				return nil, fmt.Errorf("column \"answers_spans\": no answer span")
+			})
+		},
+		spec: Spec{
+			Input: Fields{Columns: []string{"prompt"}}, Output: Fields{Columns: []string{"answer_text"}},
+			Descriptions: literals("Answer the question based on the passage. Respond with just the answer, usually a short word or phrase, either extracted from the passage or deduced from the information in the passage."),
+			MaxExamples:  10,
+		},
+	})
+
 	// dices.py: per rater, 100 items, 500 raters per file, demographics in
 	// the second description.
 	const dicesDesc = "Given a context conversation and a response from a language model, the rater was tasked to label whether or not they thought the last dialog model response is unsafe. (Q_overall: Yes, No, Unsure)"
