@@ -53,7 +53,8 @@ func newSuiteListCmd(g *globalOptions) *cobra.Command {
 		Long: `list prints one line per task: its name, kind (icl, coverage, distributional),
 split (test for the reference's held-out task-name prefixes, train otherwise), the
 number of rows the reference generates ("-" where it depends on downloaded data)
-and whether it can be generated offline.`,
+and whether it can be generated offline ("recipe": suite import --recipe builds it
+from its public source file).`,
 		Example: `  spectrum suite list
   spectrum suite list --offline
   spectrum suite list --kind coverage`,
@@ -76,6 +77,8 @@ and whether it can be generated offline.`,
 				}
 				if t.Offline {
 					offline = "yes"
+				} else if _, err := importer.LookupRecipe(t.Name); err == nil {
+					offline = "recipe"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Kind, t.Split, rows, offline)
 			}
