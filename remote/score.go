@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -350,11 +349,6 @@ func (s *Scorer) serverTokens(ctx context.Context, text string) ([]serverToken, 
 		return s.Client.promptLogprobTokens(ctx, text)
 	}
 	return s.Client.echoTokens(ctx, text)
-}
-
-// Describe names the server and method for logs.
-func (s *Scorer) Describe() string {
-	return s.Client.base + " (" + string(s.Method) + ", " + strconv.Itoa(max(s.Concurrency, 1)) + " in flight)"
 }
 
 // CandidateLogProbs is eval.Scorer.CandidateLogProbs on the server: the

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spectrumkit/spectrum/format"
+	"github.com/spectrumkit/spectrum/internal/progress"
 	"github.com/spectrumkit/spectrum/suite"
 )
 
@@ -80,9 +81,15 @@ func runSuiteExport(cmd *cobra.Command, g *globalOptions, o *suiteExportOptions,
 	defer m.Close()
 	written, dropped := 0, 0
 	write := func(w io.Writer) error {
+		bar := progress.New(cmd.ErrOrStderr(), len(rows), "export", "rows", g.Quiet)
+		defer bar.Finish()
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		for i, row := range rows {
+			bar.Set(i, "")
+			if err := cmd.Context().Err(); err != nil {
+				return err
+			}
 			if row.Distributional() {
 				return fmt.Errorf("%s row %d (%s): a distributional prompt row has no outputs to train on", rowsPath, i+1, row.Task)
 			}
@@ -139,6 +146,7 @@ func runSuiteExport(cmd *cobra.Command, g *globalOptions, o *suiteExportOptions,
 				written++
 			}
 		}
+		bar.Set(len(rows), "")
 		return nil
 	}
 	if o.Out == "" || o.Out == "-" {

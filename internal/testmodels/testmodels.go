@@ -27,14 +27,18 @@ const (
 
 // Dir is where `make models` puts the real models: $SPECTRUM_MODELS, else
 // spectrum/models in the user's cache folder ($XDG_CACHE_HOME or ~/.cache).
-func Dir() string {
-	if d := os.Getenv("SPECTRUM_MODELS"); d != "" {
+func Dir() string { return cacheDir("SPECTRUM_MODELS", "models") }
+
+// cacheDir is $env, else spectrum/sub in the user's cache folder, as the
+// set-up scripts choose it.
+func cacheDir(env, sub string) string {
+	if d := os.Getenv(env); d != "" {
 		return d
 	}
 	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "spectrum", "models")
+		return filepath.Join(d, "spectrum", sub)
 	}
-	return filepath.Join(os.TempDir(), "spectrum-models")
+	return filepath.Join(os.TempDir(), "spectrum-"+sub)
 }
 
 var gemma struct {
@@ -89,15 +93,7 @@ func Gemma(tb testing.TB) string {
 
 // PeerDir is where `make peer` installs llama-cpp-python's server:
 // $SPECTRUM_PEER, else spectrum/peer in the user's cache folder.
-func PeerDir() string {
-	if d := os.Getenv("SPECTRUM_PEER"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "spectrum", "peer")
-	}
-	return filepath.Join(os.TempDir(), "spectrum-peer")
-}
+func PeerDir() string { return cacheDir("SPECTRUM_PEER", "peer") }
 
 // PeerPython returns the Python of the `make peer` environment, which runs
 // `python -m llama_cpp.server`. Where it is absent the test is skipped with a

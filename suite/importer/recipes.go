@@ -136,6 +136,47 @@ func str(v any) string { return suite.PyStr(pyValue(v)) }
 
 var letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
+// listColumn returns a list-valued column of r.
+func listColumn(t *table.Table, r *table.Record, col string) ([]any, error) {
+	l, ok := t.Get(r, col).([]any)
+	if !ok {
+		return nil, fmt.Errorf("column %q: want a list, got a %s", col, table.Kind(t.Get(r, col)))
+	}
+	if len(l) > len(letters) {
+		return nil, fmt.Errorf("column %q: %d choices, more than letters", col, len(l))
+	}
+	return l, nil
+}
+
+// lettered appends one "A. choice" line per choice to lines (clean, if set,
+// is applied to each choice's text) and joins them with newlines: the
+// multiple-choice prompts of the benchmark loaders.
+func lettered(lines []string, choices []any, clean func(string) string) string {
+	for i, c := range choices {
+		text := str(c)
+		if clean != nil {
+			text = clean(text)
+		}
+		lines = append(lines, letters[i:i+1]+". "+text)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// letterAt is the answer letter of choice index v (an int or an integer
+// string, as Parquet files store it), below limit.
+func letterAt(v any, col string, limit int) (string, error) {
+	n, ok := intValue(v)
+	if s, isStr := v.(string); isStr {
+		var err error
+		n, err = strconv.Atoi(pyStrip(s))
+		ok = err == nil
+	}
+	if !ok || n < 0 || n >= limit {
+		return "", fmt.Errorf("column %q: want a choice index below %d, got %s", col, limit, short(v))
+	}
+	return letters[n : n+1], nil
+}
+
 func intValue(v any) (int, bool) {
 	switch x := v.(type) {
 	case int64:
@@ -232,25 +273,16 @@ func init() {
 		Columns: []string{"question", "choices", "answer"},
 		prepare: func(t *table.Table) error {
 			if err := t.AddColumn("prompt", func(r *table.Record) (any, error) {
-				choices, ok := t.Get(r, "choices").([]any)
-				if !ok {
-					return nil, fmt.Errorf("column \"choices\": want a list, got a %s", table.Kind(t.Get(r, "choices")))
+				choices, err := listColumn(t, r, "choices")
+				if err != nil {
+					return nil, err
 				}
-				var b strings.Builder
-				b.WriteString("Question: " + str(t.Get(r, "question")))
-				for i, c := range choices {
-					fmt.Fprintf(&b, "\n%c. %s", letters[i%26], str(c))
-				}
-				return b.String(), nil
+				return lettered([]string{"Question: " + str(t.Get(r, "question"))}, choices, nil), nil
 			}); err != nil {
 				return err
 			}
 			return t.AddColumn("answer_letter", func(r *table.Record) (any, error) {
-				n, ok := intValue(t.Get(r, "answer"))
-				if !ok || n < 0 || n >= 26 {
-					return nil, fmt.Errorf("column \"answer\": want a choice index 0–25, got %s", short(t.Get(r, "answer")))
-				}
-				return letters[n : n+1], nil
+				return letterAt(t.Get(r, "answer"), "answer", len(letters))
 			})
 		},
 		spec: Spec{
@@ -358,9 +390,9 @@ func init() {
 		Notes:   `the reference names its rows "hellaswag_validation"`,
 		prepare: func(t *table.Table) error {
 			if err := t.AddColumn("prompt", func(r *table.Record) (any, error) {
-				endings, ok := t.Get(r, "endings").([]any)
-				if !ok {
-					return nil, fmt.Errorf("column \"endings\": want a list, got a %s", table.Kind(t.Get(r, "endings")))
+				endings, err := listColumn(t, r, "endings")
+				if err != nil {
+					return nil, err
 				}
 				var lines []string
 				if a := t.Get(r, "activity_label"); !missing(a) && str(a) != "" {
@@ -370,19 +402,12 @@ func init() {
 					lines = append(lines, "Context: "+str(c))
 				}
 				lines = append(lines, "Choose the option that best completes the description:")
-				for i, e := range endings {
-					lines = append(lines, fmt.Sprintf("%c. %s", letters[i%26], str(e)))
-				}
-				return strings.Join(lines, "\n"), nil
+				return lettered(lines, endings, nil), nil
 			}); err != nil {
 				return err
 			}
 			return t.AddColumn("answer_letter", func(r *table.Record) (any, error) {
-				n, err := strconv.Atoi(pyStrip(str(t.Get(r, "label"))))
-				if err != nil || n < 0 || n >= 26 {
-					return nil, fmt.Errorf("column \"label\": want an ending index, got %s", short(t.Get(r, "label")))
-				}
-				return letters[n : n+1], nil
+				return letterAt(t.Get(r, "label"), "label", len(letters))
 			})
 		},
 		spec: Spec{
@@ -403,32 +428,21 @@ func init() {
 		Notes:   `the reference names its rows "truthful_qa_mc2_validation"`,
 		prepare: func(t *table.Table) error {
 			if err := t.AddColumn("prompt", func(r *table.Record) (any, error) {
-				choices, ok := t.Get(r, "choices").([]any)
-				if !ok {
-					return nil, fmt.Errorf("column \"choices\": want a list, got a %s", table.Kind(t.Get(r, "choices")))
-				}
-				if len(choices) > 26 {
-					return nil, fmt.Errorf("column \"choices\": %d choices, more than letters", len(choices))
+				choices, err := listColumn(t, r, "choices")
+				if err != nil {
+					return nil, err
 				}
 				q := ""
 				if v := t.Get(r, "question"); !missing(v) {
 					q = pyStrip(str(v))
 				}
-				lines := []string{"Question: " + q}
-				for i, c := range choices {
-					lines = append(lines, fmt.Sprintf("%c. %s", letters[i], pyStrip(str(c))))
-				}
-				return strings.Join(lines, "\n"), nil
+				return lettered([]string{"Question: " + q}, choices, pyStrip), nil
 			}); err != nil {
 				return err
 			}
 			return t.AddColumn("answer_letter", func(r *table.Record) (any, error) {
 				choices, _ := t.Get(r, "choices").([]any)
-				n, ok := intValue(t.Get(r, "label"))
-				if !ok || n < 0 || n >= len(choices) {
-					return nil, fmt.Errorf("column \"label\": want a choice index below %d, got %s", len(choices), short(t.Get(r, "label")))
-				}
-				return letters[n : n+1], nil
+				return letterAt(t.Get(r, "label"), "label", len(choices))
 			})
 		},
 		spec: Spec{
