@@ -20,9 +20,11 @@ package llama
 import "C"
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -134,13 +136,60 @@ func Devices() []Device {
 	return out
 }
 
-// DefaultThreads is the number of physical CPU cores (llama.cpp's own default
-// of 4 oversubscribes small machines, and ggml's workers spin).
+// DefaultThreads is the number of physical CPU cores, capped at the CPUs this
+// process may use (AvailableCPUs): llama.cpp's own default of 4
+// oversubscribes small machines and containers, and ggml's workers spin.
 func DefaultThreads() int {
-	if n := physicalCores(); n > 0 {
-		return n
+	n := AvailableCPUs()
+	if p := physicalCores(); p > 0 && p < n {
+		n = p
 	}
-	return runtime.NumCPU()
+	return n
+}
+
+// AvailableCPUs is the number of CPUs this process may run on: the CPU
+// affinity mask (taskset, numactl; what runtime.NumCPU reports on Linux),
+// lowered to a cgroup CPU quota where one is set (docker --cpus, Kubernetes
+// limits, systemd CPUQuota), rounded up.
+func AvailableCPUs() int {
+	n := runtime.NumCPU()
+	if q := cgroupCPUQuota(); q > 0 && q < n {
+		n = q
+	}
+	return max(n, 1)
+}
+
+// cgroupCPUQuota reads the CPU quota of cgroup v2 (cpu.max) or v1
+// (cpu.cfs_quota_us / cpu.cfs_period_us) as whole CPUs; 0 when none is set.
+func cgroupCPUQuota() int {
+	quota := func(q, p float64) int {
+		if q <= 0 || p <= 0 {
+			return 0
+		}
+		return int(math.Ceil(q / p))
+	}
+	if b, err := os.ReadFile("/sys/fs/cgroup/cpu.max"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) == 2 && f[0] != "max" {
+			q, err1 := strconv.ParseFloat(f[0], 64)
+			p, err2 := strconv.ParseFloat(f[1], 64)
+			if err1 == nil && err2 == nil {
+				return quota(q, p)
+			}
+		}
+		return 0
+	}
+	qb, err1 := os.ReadFile("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+	pb, err2 := os.ReadFile("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	q, err1 := strconv.ParseFloat(strings.TrimSpace(string(qb)), 64)
+	p, err2 := strconv.ParseFloat(strings.TrimSpace(string(pb)), 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return quota(q, p)
 }
 
 // physicalCores counts distinct (package, core) pairs on Linux; 0 elsewhere.

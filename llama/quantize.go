@@ -7,12 +7,14 @@ package llama
 import "C"
 
 import (
+	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"unsafe"
+
+	"github.com/spectrumkit/spectrum/internal/outfile"
+	"github.com/spectrumkit/spectrum/models"
 )
 
 // quantTypes maps the names users type to llama.cpp file types.
@@ -44,13 +46,25 @@ type QuantizeParams struct {
 	// Pure quantizes every matrix to the requested type (llama.cpp otherwise
 	// keeps some tensors, e.g. the output, at higher precision in k-quant mixes).
 	Pure bool
+	// AllowRequantize lets an already quantized input be quantized again
+	// (llama.cpp's --allow-requantize): the errors of both roundings add up.
+	AllowRequantize bool
 }
 
-// Quantize writes a quantized copy of the GGUF model in to out with
-// llama.cpp's own quantizer. typ is a name from QuantTypes (e.g. "q8_0",
-// "q4_k_m"). The output is written to a temporary file beside out and
-// renamed, so a failed run leaves nothing half-written; in is never touched.
+// Quantize is QuantizeContext without cancellation.
 func Quantize(in, out, typ string, p QuantizeParams) error {
+	return QuantizeContext(context.Background(), in, out, typ, p)
+}
+
+// QuantizeContext writes a quantized copy of the GGUF model in to out with
+// llama.cpp's own quantizer. typ is a name from QuantTypes (e.g. "q8_0",
+// "q4_k_m"). The output follows internal/outfile: written to a temporary
+// file beside out and renamed, so a failed or cancelled run leaves nothing
+// half-written; in is never touched. llama.cpp's quantizer cannot be
+// stopped midway, so when ctx ends the call returns at once with ctx's
+// error and the temporary file removed; the abandoned C call runs on until
+// the process exits (the CLI exits right after).
+func QuantizeContext(ctx context.Context, in, out, typ string, p QuantizeParams) error {
 	ft, ok := quantTypes[strings.ToLower(typ)]
 	if !ok {
 		return fmt.Errorf("llama: unknown quantization type %q (one of: %s)", typ, strings.Join(QuantTypes(), ", "))
@@ -58,20 +72,24 @@ func Quantize(in, out, typ string, p QuantizeParams) error {
 	if err := checkModelFile(in, true); err != nil {
 		return err
 	}
-	if same, err := samePath(in, out); err != nil {
+	info, err := models.ReadInfo(in)
+	if err != nil {
 		return err
-	} else if same {
-		return fmt.Errorf("llama: output %s is the input file; choose another path", out)
 	}
-	Init()
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+	requant := info.FileType >= 0 && info.FileType != 0 && info.FileType != 1 && info.FileType != 32
+	if requant && !p.AllowRequantize {
+		name := info.FileTypeName
+		if name == "" {
+			name = fmt.Sprint("file type ", info.FileType)
+		}
+		return fmt.Errorf("llama: %s is already quantized (%s); quantizing it again adds a second rounding error: start from an F32/F16/BF16 file, or allow it with --allow-requantize", in, name)
+	}
+	f, err := outfile.Create(out, in)
 	if err != nil {
 		return fmt.Errorf("llama: %w", err)
 	}
-	tmpName := tmp.Name()
-	tmp.Close()
-	defer os.Remove(tmpName)
-
+	defer f.Abort()
+	Init()
 	qp := C.llama_model_quantize_default_params()
 	qp.ftype = ft
 	qp.nthread = C.int32_t(p.Threads)
@@ -79,29 +97,21 @@ func Quantize(in, out, typ string, p QuantizeParams) error {
 		qp.nthread = C.int32_t(DefaultThreads())
 	}
 	qp.pure = C._Bool(p.Pure)
-	cin, cout := C.CString(in), C.CString(tmpName)
-	defer C.free(unsafe.Pointer(cin))
-	defer C.free(unsafe.Pointer(cout))
-	if C.llama_model_quantize(cin, cout, &qp) != 0 {
-		return fmt.Errorf("llama: quantizing %s to %s failed (tensor rows must be multiples of the block size: 32 for q4_0/q8_0, 256 for k-quants; --log-level info shows llama.cpp's reason)", in, typ)
+	qp.allow_requantize = C._Bool(p.AllowRequantize)
+	cin, cout := C.CString(in), C.CString(f.Name())
+	done := make(chan C.uint32_t, 1)
+	go func() {
+		defer C.free(unsafe.Pointer(cin))
+		defer C.free(unsafe.Pointer(cout))
+		done <- C.llama_model_quantize(cin, cout, &qp)
+	}()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case rc := <-done:
+		if rc != 0 {
+			return fmt.Errorf("llama: quantizing %s to %s failed (tensor rows must be multiples of the block size: 32 for q4_0/q8_0, 256 for k-quants; --log-level info shows llama.cpp's reason)", in, typ)
+		}
 	}
-	if err := os.Rename(tmpName, out); err != nil {
-		return fmt.Errorf("llama: %w", err)
-	}
-	return nil
-}
-
-// samePath reports whether a and b name the same existing file.
-func samePath(a, b string) (bool, error) {
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false, fmt.Errorf("llama: %w", err)
-	}
-	sb, err := os.Stat(b)
-	if os.IsNotExist(err) {
-		return false, nil
-	} else if err != nil {
-		return false, fmt.Errorf("llama: %w", err)
-	}
-	return os.SameFile(sa, sb), nil
+	return f.Commit()
 }

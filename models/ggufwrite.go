@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
+
+	"github.com/spectrumkit/spectrum/internal/outfile"
 )
 
 // Writer builds a GGUF v3 file: metadata key/values in insertion order, then
@@ -301,58 +301,21 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 	return cw.n, nil
 }
 
-// WriteFile writes the file atomically: to a temporary file in the same
-// directory, synced, then renamed over path, so readers never see a partial
-// model. It refuses to replace any path given to Protect.
-func (w *Writer) WriteFile(path string) (err error) {
-	for _, p := range w.protected {
-		if samePath(p, path) {
-			return fmt.Errorf("models: refusing to write %s: it is also an input file", path)
-		}
-	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+// WriteFile writes the file with the toolkit's output discipline
+// (internal/outfile): to a temporary file in the same directory, synced,
+// then renamed over path, so readers never see a partial model (a device
+// such as /dev/null is written in place, never replaced). It refuses to
+// replace any path given to Protect.
+func (w *Writer) WriteFile(path string) error {
+	f, err := outfile.Create(path, w.protected...)
 	if err != nil {
 		return fmt.Errorf("models: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = w.WriteTo(tmp); err != nil {
-		return fmt.Errorf("%w (writing %s)", err, path)
+	defer f.Abort()
+	if _, err = w.WriteTo(f); err != nil {
+		return err
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("models: %w", err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("models: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("models: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("models: %w", err)
-	}
-	return nil
-}
-
-// samePath reports whether a and b name the same file, by cleaned absolute
-// path or, when both exist, by identity (hard links, symlinks).
-func samePath(a, b string) bool {
-	aa, err1 := filepath.Abs(a)
-	bb, err2 := filepath.Abs(b)
-	if err1 == nil && err2 == nil && aa == bb {
-		return true
-	}
-	sa, err1 := os.Stat(a)
-	sb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+	return f.Commit()
 }
 
 // encoder writes little-endian GGUF fields, remembering the first error.

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/spectrumkit/spectrum/internal/outfile"
 )
 
 // LoRA adapter GGUF conventions (llama.cpp src/llama-adapter.cpp).
@@ -250,7 +252,7 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 		inputs = append(inputs, a.Path)
 	}
 	for _, in := range inputs {
-		if samePath(in, outPath) {
+		if outfile.SameFile(in, outPath) {
 			return nil, fmt.Errorf("models: output %s is an input file; choose another path", outPath)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+
+	"github.com/spectrumkit/spectrum/internal/outfile"
 )
 
 // Names of the tensors whose rows a transplant copies.
@@ -58,7 +60,7 @@ type TransplantResult struct {
 // re-encoded (see CanDequantize and CanQuantize). outPath may not be an input.
 func Transplant(basePath, donorPath, outPath string, opts TransplantOptions) (*TransplantResult, error) {
 	for _, in := range []string{basePath, donorPath} {
-		if samePath(in, outPath) {
+		if outfile.SameFile(in, outPath) {
 			return nil, fmt.Errorf("models: output %s is an input file; choose another path", outPath)
 		}
 	}

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
+
+	"github.com/spectrumkit/spectrum/internal/outfile"
 )
 
 // LineError is an error in one line of a JSONL file. It prints as
@@ -126,73 +126,16 @@ func WriteRowsFile(path string, rows []Row, inputs ...string) error {
 	return WriteFileAtomic(path, inputs, func(w io.Writer) error { return WriteRows(w, rows) })
 }
 
-// WriteFileAtomic writes a file through a temporary file in the same directory
-// that is renamed over path only after write succeeded and the data was
-// synced, so readers never see a partial file and a failed write leaves any
-// old file untouched. It refuses to write over any of inputs (the files the
-// output was computed from), compared by identity where they exist and by
-// cleaned absolute path otherwise.
-func WriteFileAtomic(path string, inputs []string, write func(w io.Writer) error) (err error) {
+// WriteFileAtomic writes a file with the toolkit's output discipline
+// (internal/outfile): a regular or new file through a temporary file beside
+// it, synced and renamed only after write succeeded, so readers never see a
+// partial file and a failed write leaves any old file untouched; a device or
+// FIFO is written in place, never replaced. It refuses to write over any of
+// inputs (the files the output was computed from), compared by identity
+// where they exist and by cleaned absolute path otherwise.
+func WriteFileAtomic(path string, inputs []string, write func(w io.Writer) error) error {
 	if path == "" || path == "-" {
 		return fmt.Errorf("no output path")
 	}
-	if err := checkNotInput(path, inputs); err != nil {
-		return err
-	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s is a directory", path)
-	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<16)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmpName, path)
-}
-
-func checkNotInput(path string, inputs []string) error {
-	outAbs, _ := filepath.Abs(path)
-	outInfo, outErr := os.Stat(path)
-	for _, in := range inputs {
-		if in == "" || in == "-" {
-			continue
-		}
-		inAbs, _ := filepath.Abs(in)
-		same := outAbs == inAbs
-		if !same && outErr == nil {
-			if inInfo, err := os.Stat(in); err == nil && os.SameFile(outInfo, inInfo) {
-				same = true
-			}
-		}
-		if same {
-			return fmt.Errorf("refusing to overwrite input file %s (choose another output path)", strings.TrimSpace(in))
-		}
-	}
-	return nil
+	return outfile.Write(path, inputs, nil, write)
 }

@@ -192,7 +192,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	// refuse to overwrite an input, by path or through another spelling of it
 	for _, target := range []string{in, filepath.Join(dir, ".", "in.jsonl")} {
-		if err := WriteRowsFile(target, rows, in); err == nil || !strings.Contains(err.Error(), "refusing to overwrite input") {
+		if err := WriteRowsFile(target, rows, in); err == nil || !strings.Contains(err.Error(), "is also an input") {
 			t.Errorf("WriteRowsFile(%s) over its input: err = %v", target, err)
 		}
 	}
@@ -222,7 +222,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if strings.Contains(e.Name(), ".tmp-") {
+		if strings.Contains(e.Name(), ".spectrum-tmp-") {
 			t.Errorf("temporary file left behind: %s", e.Name())
 		}
 	}

@@ -13,10 +13,13 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/llama"
 )
 
@@ -45,6 +48,9 @@ func newRootCmd() (*cobra.Command, *globalOptions) {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFiniteFlags(cmd); err != nil {
+				return err
+			}
 			return g.setup(cmd.ErrOrStderr())
 		},
 	}
@@ -54,6 +60,7 @@ func newRootCmd() (*cobra.Command, *globalOptions) {
 	pf.StringVar(&g.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print only results (no progress, no logs below error)")
 	root.Flags().SortFlags = false
+	root.SetFlagErrorFunc(flagError)
 
 	var cmds []*cobra.Command
 	for _, f := range commandFactories {
@@ -103,6 +110,12 @@ func (g *globalOptions) setup(stderr io.Writer) error {
 	}
 	log.SetLevel(lvl)
 	log.SetOutput(stderr)
+	outfile.Logf = log.Warnf
+	if g.Threads > 0 {
+		if n := llama.AvailableCPUs(); g.Threads > n {
+			log.Warnf("--threads %d is more than the %d CPUs this process may use; ggml's workers spin, so extra threads make every step slower", g.Threads, n)
+		}
+	}
 	return nil
 }
 
@@ -131,16 +144,59 @@ func (g *globalOptions) threads(nParams uint64) int {
 
 func main() {
 	root, _ := newRootCmd()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := root.ExecuteContext(ctx); err != nil {
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "spectrum: interrupted")
-			os.Exit(130)
-		}
-		fmt.Fprintln(os.Stderr, "spectrum:", err)
-		os.Exit(1)
+	ctx, caught := notifySignals()
+	err := root.ExecuteContext(ctx)
+	outfile.RemoveTemps()
+	if err == nil {
+		return
 	}
+	if sig := caught(); sig != 0 {
+		// Interrupted: the command has stopped and cleaned up (tune has
+		// saved a checkpoint). The usual shell convention: 128 + signal.
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintf(os.Stderr, "spectrum: interrupted (%s)\n", signalName(sig))
+		} else {
+			fmt.Fprintf(os.Stderr, "spectrum: interrupted (%s): %v\n", signalName(sig), err)
+		}
+		os.Exit(128 + int(sig))
+	}
+	fmt.Fprintln(os.Stderr, "spectrum:", err)
+	os.Exit(1)
+}
+
+// notifySignals returns a context that SIGINT (Ctrl-C) and SIGTERM (kill,
+// timeout, docker stop, SLURM preemption) cancel, so every long command
+// stops cleanly: its temporary files are removed and tune saves a
+// checkpoint. A second signal stops at once, removing temporary files.
+// caught reports the first signal (0 if none).
+func notifySignals() (ctx context.Context, caught func() syscall.Signal) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var first atomic.Int32
+	go func() {
+		for s := range ch {
+			sig := s.(syscall.Signal)
+			if first.CompareAndSwap(0, int32(sig)) {
+				cancel()
+				continue
+			}
+			outfile.RemoveTemps()
+			fmt.Fprintf(os.Stderr, "spectrum: second signal (%s): stopping now\n", signalName(sig))
+			os.Exit(128 + int(first.Load()))
+		}
+	}()
+	return ctx, func() syscall.Signal { return syscall.Signal(first.Load()) }
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }
 
 // logf writes an informational line to stderr unless --quiet.

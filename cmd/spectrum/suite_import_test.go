@@ -130,7 +130,7 @@ func TestSuiteImportBadInput(t *testing.T) {
 		{[]string{data, "--output", "toxicity", "--format", "xlsx"}, `--format: unknown format "xlsx"`},
 		{[]string{data, "--output", "toxicity", "--max-examples", "-1"}, "max examples must be ≥ 0"},
 		{[]string{data, "--output", "toxicity", "--permutations", "0"}, "--permutations must be ≥ 1"},
-		{[]string{data, "--output", "toxicity", "-o", data}, "refusing to overwrite input file"},
+		{[]string{data, "--output", "toxicity", "-o", data}, "is also an input"},
 		{[]string{data, "--recipe", "mmlu", "--output", "toxicity"}, "--output cannot change recipe mmlu"},
 		{[]string{data, "--recipe", "mmlu"}, `no column "question", which recipe mmlu needs`},
 		{[]string{data, "--recipe", "nope"}, `no recipe "nope"`},
