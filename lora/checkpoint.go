@@ -56,6 +56,18 @@ const (
 // LoadCheckpoint on a Trainer made with the same base model and LoRA
 // configuration continues bit-identically.
 func (t *Trainer) SaveCheckpoint(path string) error {
+	return t.SaveCheckpointWith(path, nil)
+}
+
+// RunKeyPrefix prefixes the caller's run record in a checkpoint (see
+// SaveCheckpointWith and CheckpointRun).
+const RunKeyPrefix = "spectrum.run."
+
+// SaveCheckpointWith is SaveCheckpoint with a record of the caller's run
+// settings (base hash, data hash, hyper-parameters) stored as
+// spectrum.run.KEY strings, so that a resume can check that it continues
+// the same run (CheckpointRun reads them back).
+func (t *Trainer) SaveCheckpointWith(path string, run map[string]string) error {
 	if t.be == nil {
 		return errors.New("lora: trainer is closed")
 	}
@@ -79,6 +91,14 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		{Key: ckpt + "lr", Value: t.cfg.LR},
 		{Key: ckpt + "schedule", Value: t.cfg.Schedule},
 	}
+	keys := make([]string, 0, len(run))
+	for k := range run {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		kvs = append(kvs, models.KV{Key: RunKeyPrefix + k, Value: run[k]})
+	}
 	for _, kv := range kvs {
 		if err := w.Set(kv.Key, kv.Value); err != nil {
 			return fmt.Errorf("lora: %v", err)
@@ -95,6 +115,34 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		return fmt.Errorf("lora: writing checkpoint: %v", err)
 	}
 	return nil
+}
+
+// CheckpointRun reads a checkpoint's run record (SaveCheckpointWith) and
+// its step, without a Trainer: a resume compares the record with its own
+// settings before loading any model. A checkpoint saved without a record
+// gives an empty map.
+func CheckpointRun(path string) (run map[string]string, step int, err error) {
+	f, err := models.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("lora: checkpoint %s: %v", path, err)
+	}
+	defer f.Close()
+	if typ, _ := f.String("general.type"); typ != checkpointType {
+		return nil, 0, fmt.Errorf("lora: checkpoint %s: general.type is %q, not a spectrum LoRA checkpoint", path, typ)
+	}
+	st, err := f.Uint(ckpt + "step")
+	if err != nil {
+		return nil, 0, fmt.Errorf("lora: checkpoint %s: no step", path)
+	}
+	run = map[string]string{}
+	for _, kv := range f.Metadata {
+		if k, ok := strings.CutPrefix(kv.Key, RunKeyPrefix); ok {
+			if v, ok := kv.Value.(string); ok {
+				run[k] = v
+			}
+		}
+	}
+	return run, int(st), nil
 }
 
 type namedTensor struct {

@@ -67,6 +67,7 @@ const NoToken = -1
 // any weights. Fields whose keys are absent are zero (token ids: NoToken).
 type Info struct {
 	Path         string
+	Type         string // general.type: "" or "model" for models, "adapter" for LoRA adapters
 	Architecture string // general.architecture
 	Name         string // general.name
 	Params       uint64 // sum of tensor elements
@@ -82,6 +83,7 @@ type Info struct {
 	BlockCount        uint64
 	HeadCount         uint64 // the largest value when the key is a per-layer array
 	HeadCountKV       uint64 // defaults to HeadCount, as in llama.cpp
+	KeyLength         uint64 // attention.key_length (head size of K); 0 when absent (n_embd/n_head)
 	VocabSize         int
 
 	TokenizerModel string // tokenizer.ggml.model: "llama" (SPM), "gpt2" (BPE), ...
@@ -133,6 +135,7 @@ func InfoOf(f *File) *Info {
 	in := &Info{Path: f.Path, FileType: -1, BOS: NoToken, EOS: NoToken, EOT: NoToken, PAD: NoToken, UNK: NoToken}
 	in.Architecture, _ = f.String("general.architecture")
 	in.Name, _ = f.String("general.name")
+	in.Type, _ = f.String("general.type")
 	if ft, err := f.Int("general.file_type"); err == nil && ft >= 0 && ft < math.MaxInt32 {
 		in.FileType = int(ft)
 		in.FileTypeName = fileTypeNames[in.FileType]
@@ -189,6 +192,7 @@ func InfoOf(f *File) *Info {
 	in.FeedForwardLength = u("feed_forward_length")
 	in.BlockCount = u("block_count")
 	in.HeadCount = u("attention.head_count")
+	in.KeyLength = u("attention.key_length")
 	in.HeadCountKV = u("attention.head_count_kv")
 	if in.HeadCountKV == 0 {
 		in.HeadCountKV = in.HeadCount

@@ -1,19 +1,26 @@
 package tune
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/lora"
 	"github.com/spectrumkit/spectrum/models"
 )
@@ -46,9 +53,22 @@ type Options struct {
 	// CheckpointEvery saves a checkpoint every so many steps (0: at each
 	// evaluation and at the end or interruption only).
 	CheckpointEvery int
-	// Resume continues from CheckpointDir's checkpoint.
+	// CheckpointInterval also saves a checkpoint after any step that ends
+	// this long after the last save (0: off), so that a kill -9 or a power
+	// cut loses at most that much training. The CLI's default is 10 minutes.
+	CheckpointInterval time.Duration
+	// Resume continues from CheckpointDir's checkpoint. The checkpoint's
+	// run record (base sha256, rows sha256, every hyper-parameter that
+	// changes the result) must match this run's; Run refuses a mismatch and
+	// lists the differences.
 	Resume bool
-	Output string // adapter GGUF
+	// ResumeExtend lets a resumed run change Epochs and MaxSteps (to train
+	// longer; the schedule is recomputed for the new total).
+	ResumeExtend bool
+	Output       string // adapter GGUF
+	// Inputs are files the run was built from (--rows files); no output may
+	// be one of them.
+	Inputs []string
 
 	// Metadata is written into the adapter as spectrum.* keys (format,
 	// tasks, …); Run adds the base model, hyper-parameters and steps.
@@ -67,17 +87,22 @@ type Progress struct {
 	Elapsed          time.Duration
 }
 
-// Summary is what Run did.
+// Summary is what Run did over the whole run: a resumed run's summary
+// counts the steps, tokens and time before the interruption too (read back
+// from the training log).
 type Summary struct {
-	Steps       int                `json:"steps"`
-	FirstLoss   float64            `json:"first_loss"`
-	LastLoss    float64            `json:"last_loss"`
-	Tokens      int                `json:"tokens"`
-	Seconds     float64            `json:"seconds"`
-	TokensPerS  float64            `json:"tokens_per_s"`
-	Eval        map[string]float64 `json:"eval,omitempty"`
-	Interrupted bool               `json:"interrupted,omitempty"`
-	Adapter     string             `json:"adapter,omitempty"`
+	Steps         int                `json:"steps"`
+	FirstLoss     float64            `json:"first_loss"`
+	LastLoss      float64            `json:"last_loss"`
+	Tokens        int                `json:"tokens"`
+	Seconds       float64            `json:"seconds"`
+	TokensPerS    float64            `json:"tokens_per_s"`
+	Eval          map[string]float64 `json:"eval,omitempty"`
+	ResumedAt     int                `json:"resumed_at_step,omitempty"`
+	Interrupted   bool               `json:"interrupted,omitempty"`
+	InterruptedAt int                `json:"interrupted_at_step,omitempty"`
+	Checkpoint    string             `json:"checkpoint,omitempty"`
+	Adapter       string             `json:"adapter,omitempty"`
 }
 
 // ErrInterrupted is returned (with a checkpoint saved) when ctx ends the run.
@@ -132,10 +157,183 @@ func (o *Options) validate() error {
 	return nil
 }
 
-// Run trains the adapter and writes it to o.Output.
+// Paths are the files Run writes: the adapter, the checkpoint and the
+// training log.
+func (o *Options) Paths() (adapter, checkpoint, trainLog string) {
+	dir := o.CheckpointDir
+	if dir == "" {
+		dir = filepath.Dir(o.Output)
+	}
+	return o.Output, filepath.Join(dir, "checkpoint.gguf"), filepath.Join(dir, "train-log.jsonl")
+}
+
+// CheckOutputs verifies that Run can write its three files, that they are
+// distinct and that none of them is the base model or an input: callers run
+// it before loading anything, Run runs it again.
+func (o *Options) CheckOutputs() error {
+	a, c, l := o.Paths()
+	type named struct{ what, path string }
+	outs := []named{{"the adapter (-o)", a}, {"the checkpoint", c}, {"the training log", l}}
+	ins := []named{{"the base model", o.Base}}
+	for _, p := range o.Inputs {
+		ins = append(ins, named{"the rows file", p})
+	}
+	for i, out := range outs {
+		for _, other := range outs[i+1:] {
+			if outfile.SameFile(out.path, other.path) {
+				return fmt.Errorf("tune: %s and %s would both be %s; choose another -o or --checkpoint-dir", out.what, other.what, out.path)
+			}
+		}
+		for _, in := range ins {
+			if outfile.SameFile(out.path, in.path) {
+				return fmt.Errorf("tune: %s would overwrite %s %s; choose another -o or --checkpoint-dir", out.what, in.what, in.path)
+			}
+		}
+	}
+	if err := outfile.CheckOutputs([]string{a, c, l}, nil); err != nil {
+		return fmt.Errorf("tune: %w", err)
+	}
+	return nil
+}
+
+// RunRecord is the record of the settings that change a run's result,
+// stored in its checkpoints so that a resume can check that it continues
+// the same run. baseSHA is the base model's sha256.
+func (o *Options) RunRecord(baseSHA string, totalSteps int) map[string]string {
+	h := sha256.New()
+	var buf [4]byte
+	for _, r := range o.Rows {
+		io.WriteString(h, r.Task)
+		h.Write([]byte{0})
+		for k, t := range r.Tokens {
+			binary.LittleEndian.PutUint32(buf[:], uint32(t))
+			h.Write(buf[:])
+			if r.Loss[k] {
+				h.Write([]byte{1})
+			} else {
+				h.Write([]byte{0})
+			}
+		}
+		h.Write([]byte{0xff})
+	}
+	c := o.Trainer
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	return map[string]string{
+		"base_sha256": baseSHA, "rows_sha256": hex.EncodeToString(h.Sum(nil)), "rows": strconv.Itoa(len(o.Rows)),
+		"rank": strconv.Itoa(c.Rank), "alpha": g(c.Alpha), "targets": strings.Join(c.Targets, ","),
+		"lr": g(c.LR), "schedule": c.Schedule, "warmup": g(o.Warmup), "weight_decay": g(c.WeightDecay),
+		"clip": g(c.ClipNorm), "max_length": strconv.Itoa(c.MaxSeqLen), "grad_accum": strconv.Itoa(o.GradAccum),
+		"batch_tokens": strconv.Itoa(o.BatchTokens), "seed": strconv.FormatInt(o.Seed, 10),
+		"epochs": strconv.Itoa(o.Epochs), "max_steps": strconv.Itoa(o.MaxSteps), "total_steps": strconv.Itoa(totalSteps),
+	}
+}
+
+// runKeyNames says what each run-record key is, in the words of the CLI.
+var runKeyNames = map[string]string{
+	"base_sha256":  "base model (sha256)",
+	"rows_sha256":  "training rows (sha256 of their tokens and labels: tasks, --rows files, --rows-per-task, --format, --max-length, --description-prob, --seed)",
+	"rows":         "number of training rows",
+	"max_length":   "--max-length",
+	"weight_decay": "--weight-decay",
+	"grad_accum":   "--grad-accum",
+	"batch_tokens": "--batch-tokens",
+	"max_steps":    "--max-steps",
+	"total_steps":  "total steps",
+}
+
+// extendKeys may differ on a resume with ResumeExtend.
+var extendKeys = map[string]bool{"epochs": true, "max_steps": true, "total_steps": true}
+
+// diffRun lists how a checkpoint's run record differs from this run's.
+func diffRun(saved, now map[string]string, extend bool) []string {
+	keys := map[string]bool{}
+	for k := range saved {
+		keys[k] = true
+	}
+	for k := range now {
+		keys[k] = true
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if saved[k] == now[k] || (extend && extendKeys[k]) {
+			continue
+		}
+		name := runKeyNames[k]
+		if name == "" {
+			name = "--" + k
+		}
+		out = append(out, fmt.Sprintf("%s: checkpoint %q, this run %q", name, saved[k], now[k]))
+	}
+	return out
+}
+
+// logState is what a training log says about the run so far.
+type logState struct {
+	lines               [][]byte // the lines kept (steps ≤ the checkpoint's)
+	steps, tokens       int
+	firstLoss, lastLoss float64
+	elapsed             float64
+	evals               map[string]float64
+}
+
+// readLog reads the training log of a run being resumed at step, keeping
+// the lines of steps up to it: a run killed after its last checkpoint
+// logged steps that the resumed run will take again.
+func readLog(path string, step int) (logState, error) {
+	var st logState
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	for n, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var rec struct {
+			Step    *int               `json:"step"`
+			Loss    *float64           `json:"loss"`
+			Tokens  int                `json:"tokens"`
+			Elapsed float64            `json:"elapsed_s"`
+			Eval    map[string]float64 `json:"eval"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil || rec.Step == nil {
+			if n == bytes.Count(data, []byte("\n")) {
+				break // a line cut off by a kill
+			}
+			return st, fmt.Errorf("%s:%d: not a training-log record", path, n+1)
+		}
+		if *rec.Step > step {
+			continue
+		}
+		st.lines = append(st.lines, line)
+		st.elapsed = max(st.elapsed, rec.Elapsed)
+		if rec.Eval != nil {
+			st.evals = rec.Eval
+		}
+		if rec.Loss != nil {
+			if st.steps == 0 {
+				st.firstLoss = *rec.Loss
+			}
+			st.steps++
+			st.lastLoss = *rec.Loss
+			st.tokens += rec.Tokens
+		}
+	}
+	return st, nil
+}
+
+// Run trains the adapter and writes it to o.Output. When ctx ends (SIGINT,
+// SIGTERM) it saves a checkpoint and returns the summary so far with
+// ErrInterrupted.
 func Run(ctx context.Context, o Options) (Summary, error) {
 	var sum Summary
 	if err := o.validate(); err != nil {
+		return sum, err
+	}
+	if err := o.CheckOutputs(); err != nil {
 		return sum, err
 	}
 	if o.Epochs == 0 {
@@ -145,19 +343,39 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	dir := o.CheckpointDir
-	if dir == "" {
-		dir = filepath.Dir(o.Output)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return sum, err
-	}
-	ckpt := filepath.Join(dir, "checkpoint.gguf")
+	_, ckpt, logPath := o.Paths()
+	dir := filepath.Dir(ckpt)
 
 	perEpoch := o.plan(o.epochOrder(0))
 	total := len(perEpoch) * o.Epochs
 	if o.MaxSteps > 0 {
 		total = o.MaxSteps
+	}
+	baseSHA, err := fileSHA256(o.Base)
+	if err != nil {
+		return sum, fmt.Errorf("tune: %w", err)
+	}
+	record := o.RunRecord(baseSHA, total)
+	var prev logState
+	if o.Resume {
+		saved, step, err := lora.CheckpointRun(ckpt)
+		if err != nil {
+			return sum, fmt.Errorf("tune: resuming: %w", err)
+		}
+		if len(saved) == 0 {
+			logf("warning: %s has no run record (an older version wrote it); its settings cannot be checked", ckpt)
+		} else if d := diffRun(saved, record, o.ResumeExtend); len(d) > 0 {
+			hint := ""
+			if !o.ResumeExtend && slices.ContainsFunc(d, func(s string) bool {
+				return strings.HasPrefix(s, "--epochs") || strings.HasPrefix(s, "--max-steps") || strings.HasPrefix(s, "total steps")
+			}) {
+				hint = "; to train longer than planned, add --resume-extend"
+			}
+			return sum, fmt.Errorf("tune: %s was saved by a different run; resuming would mix two runs:\n  %s\n(run the original command again with --resume, or start afresh without --resume%s)", ckpt, strings.Join(d, "\n  "), hint)
+		}
+		if prev, err = readLog(logPath, step); err != nil {
+			return sum, fmt.Errorf("tune: resuming: %w", err)
+		}
 	}
 	cfg := o.Trainer
 	cfg.TotalSteps = total
@@ -174,14 +392,22 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		if err := tr.LoadCheckpoint(ckpt); err != nil {
 			return sum, fmt.Errorf("tune: resuming: %w", err)
 		}
+		sum.ResumedAt = tr.StepCount()
 		logf("resumed at step %d (%d rows seen) from %s", tr.StepCount(), tr.Cursor(), ckpt)
+		sum.Steps, sum.Tokens, sum.FirstLoss, sum.LastLoss, sum.Eval = prev.steps, prev.tokens, prev.firstLoss, prev.lastLoss, prev.evals
 	}
-	logPath := filepath.Join(dir, "train-log.jsonl")
-	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if o.Resume {
-		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	// The log is rewritten with the kept lines (atomically), then appended to.
+	if err := outfile.Write(logPath, append([]string{o.Base}, o.Inputs...), nil, func(w io.Writer) error {
+		for _, l := range prev.lines {
+			if _, err := w.Write(append(l, '\n')); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return sum, fmt.Errorf("tune: %w", err)
 	}
-	lf, err := os.OpenFile(logPath, flags, 0o644)
+	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return sum, err
 	}
@@ -189,13 +415,17 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	logEnc := json.NewEncoder(lf)
 
 	start := time.Now()
+	elapsed := func() float64 { return prev.elapsed + time.Since(start).Seconds() }
 	fed := 0
 	evaluate := func(step int) error {
 		if o.Evaluate == nil {
 			return nil
 		}
-		tmp := filepath.Join(dir, fmt.Sprintf(".eval-step%d.gguf", step))
-		defer os.Remove(tmp)
+		tmp, remove, err := outfile.Temp(filepath.Join(dir, "eval.gguf"), ".gguf")
+		if err != nil {
+			return err
+		}
+		defer remove()
 		if err := tr.ExportAdapter(tmp); err != nil {
 			return err
 		}
@@ -205,14 +435,36 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		}
 		sum.Eval = m
 		logf("step %d: eval %v", step, m)
-		return logEnc.Encode(map[string]any{"step": step, "eval": m, "elapsed_s": time.Since(start).Seconds()})
+		return logEnc.Encode(map[string]any{"step": step, "eval": m, "elapsed_s": elapsed()})
 	}
+	lastSave := time.Now()
 	save := func() error {
-		if err := tr.SaveCheckpoint(ckpt); err != nil {
+		if err := tr.SaveCheckpointWith(ckpt, record); err != nil {
 			return err
 		}
+		lastSave = time.Now()
+		sum.Checkpoint = ckpt
 		logf("checkpoint: %s (step %d)", ckpt, tr.StepCount())
 		return nil
+	}
+	finish := func() {
+		sum.Seconds = elapsed()
+		if sum.Seconds > 0 {
+			sum.TokensPerS = float64(sum.Tokens) / sum.Seconds
+		}
+	}
+	// interrupted saves a checkpoint when ctx has ended; err is returned
+	// unchanged otherwise.
+	interrupted := func(err error) error {
+		if ctx.Err() == nil {
+			return err
+		}
+		sum.Interrupted, sum.InterruptedAt = true, tr.StepCount()
+		finish()
+		if serr := save(); serr != nil {
+			return serr
+		}
+		return ErrInterrupted
 	}
 
 	// Steps are numbered over the whole run; a resumed run skips the rows
@@ -234,11 +486,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			}
 			seen += len(idx)
 			if ctx.Err() != nil {
-				sum.Interrupted = true
-				if err := save(); err != nil {
-					return sum, err
-				}
-				return sum, ErrInterrupted
+				return sum, interrupted(nil)
 			}
 			rows := make([]lora.Row, len(idx))
 			for k, i := range idx {
@@ -258,21 +506,23 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			tps := float64(fed) / time.Since(start).Seconds()
 			if err := logEnc.Encode(map[string]any{
 				"step": res.Step, "epoch": epoch, "lr": res.LR, "loss": res.Loss, "labelled": res.Tokens,
-				"tokens": res.Inputs, "tokens_per_s": tps, "grad_norm": res.GradNorm, "elapsed_s": time.Since(start).Seconds(),
+				"tokens": res.Inputs, "tokens_per_s": tps, "grad_norm": res.GradNorm, "elapsed_s": elapsed(),
 			}); err != nil {
 				return sum, err
 			}
 			if o.Progress != nil {
 				o.Progress(Progress{Step: res.Step, TotalSteps: total, Result: res, TokensPerSec: tps, Elapsed: time.Since(start)})
 			}
-			if o.EvalEvery > 0 && res.Step%o.EvalEvery == 0 && res.Step < total {
+			switch {
+			case o.EvalEvery > 0 && res.Step%o.EvalEvery == 0 && res.Step < total:
 				if err := evaluate(res.Step); err != nil {
-					return sum, err
+					return sum, interrupted(err)
 				}
 				if err := save(); err != nil {
 					return sum, err
 				}
-			} else if o.CheckpointEvery > 0 && res.Step%o.CheckpointEvery == 0 {
+			case o.CheckpointEvery > 0 && res.Step%o.CheckpointEvery == 0,
+				o.CheckpointInterval > 0 && time.Since(lastSave) >= o.CheckpointInterval:
 				if err := save(); err != nil {
 					return sum, err
 				}
@@ -286,25 +536,25 @@ done:
 	if err := save(); err != nil {
 		return sum, err
 	}
-	if err := writeAdapter(tr, o, sum); err != nil {
+	if err := writeAdapter(tr, o, baseSHA); err != nil {
 		return sum, err
 	}
 	sum.Adapter = o.Output
 	if err := evaluate(tr.StepCount()); err != nil {
-		return sum, err
+		return sum, interrupted(err)
 	}
-	sum.Seconds = time.Since(start).Seconds()
-	if sum.Seconds > 0 {
-		sum.TokensPerS = float64(sum.Tokens) / sum.Seconds
-	}
+	finish()
 	return sum, nil
 }
 
 // writeAdapter exports the adapter and rewrites it with spectrum.* metadata
 // (base model name and hash, hyper-parameters, steps, and o.Metadata).
-func writeAdapter(tr *lora.Trainer, o Options, sum Summary) error {
-	tmp := o.Output + ".export.tmp"
-	defer os.Remove(tmp)
+func writeAdapter(tr *lora.Trainer, o Options, baseSHA string) error {
+	tmp, remove, err := outfile.Temp(o.Output, ".gguf")
+	if err != nil {
+		return err
+	}
+	defer remove()
 	if err := tr.ExportAdapter(tmp); err != nil {
 		return err
 	}
@@ -326,11 +576,7 @@ func writeAdapter(tr *lora.Trainer, o Options, sum Summary) error {
 		meta["base.name"] = info.Name
 		meta["base.architecture"] = info.Architecture
 	}
-	h, err := fileSHA256(o.Base)
-	if err != nil {
-		return err
-	}
-	meta["base.sha256"] = h
+	meta["base.sha256"] = baseSHA
 	meta["base.file"] = filepath.Base(o.Base)
 	hp, _ := json.Marshal(map[string]any{
 		"rank": cfg.Rank, "alpha": cfg.Alpha, "targets": cfg.Targets, "lr": cfg.LR, "schedule": cfg.Schedule,
@@ -354,7 +600,7 @@ func writeAdapter(tr *lora.Trainer, o Options, sum Summary) error {
 	if err := w.CopyTensors(f, nil); err != nil {
 		return err
 	}
-	w.Protect(o.Base)
+	w.Protect(append([]string{o.Base}, o.Inputs...)...)
 	return w.WriteFile(o.Output)
 }
 

@@ -2,11 +2,9 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -75,19 +73,11 @@ modified.`,
 // parseLoRASpec splits ADAPTER.gguf[:SCALE]; a suffix that is not a number is
 // part of the path.
 func parseLoRASpec(s string) (models.MergeAdapter, error) {
-	ma := models.MergeAdapter{Path: s, Scale: 1}
-	if i := strings.LastIndex(s, ":"); i >= 0 {
-		if v, err := strconv.ParseFloat(s[i+1:], 32); err == nil {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return ma, fmt.Errorf("--lora %s: scale must be a finite number", s)
-			}
-			ma.Path, ma.Scale = s[:i], float32(v)
-		}
+	a, err := parseLoRA([]string{s})
+	if err != nil {
+		return models.MergeAdapter{}, err
 	}
-	if ma.Path == "" {
-		return ma, fmt.Errorf("--lora %q: no adapter path", s)
-	}
-	return ma, nil
+	return models.MergeAdapter{Path: a[0].Path, Scale: a[0].Scale}, nil
 }
 
 // mergeSameFile reports whether a and b name the same existing file.

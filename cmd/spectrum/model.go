@@ -303,6 +303,9 @@ stops early at an end-of-generation token. --temp 0 is greedy decoding.`,
 			if n < 1 {
 				return fmt.Errorf("-n must be ≥ 1, got %d", n)
 			}
+			if err := checkSampling(sp.Temp, sp.TopP, sp.MinP, sp.TopK); err != nil {
+				return err
+			}
 			if nctx < 0 {
 				return fmt.Errorf("--ctx must be ≥ 0, got %d", nctx)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -24,20 +25,30 @@ import (
 
 func init() { register(newSampleCmd) }
 
-// parseLoRA parses FILE[:SCALE] adapter specs (scale defaults to 1).
+// maxLoRAScale bounds |SCALE| in --lora FILE:SCALE: adapters are trained
+// for scale 1, and far beyond a few units the adapted weights overflow
+// (1e30 gave NaN logits and empty completions).
+const maxLoRAScale = 100
+
+// parseLoRA parses FILE[:SCALE] adapter specs (scale defaults to 1; a
+// suffix that is not a number is part of the path). The scale must be
+// finite and |SCALE| ≤ maxLoRAScale.
 func parseLoRA(specs []string) ([]sample.AdapterSpec, error) {
 	var out []sample.AdapterSpec
 	for _, s := range specs {
-		path, scale := s, float32(1)
+		path, scale := s, 1.0
 		if i := strings.LastIndex(s, ":"); i > 0 {
-			if v, err := strconv.ParseFloat(s[i+1:], 32); err == nil {
-				path, scale = s[:i], float32(v)
+			if v, err := strconv.ParseFloat(s[i+1:], 64); err == nil || errors.Is(err, strconv.ErrRange) {
+				path, scale = s[:i], v
 			}
 		}
 		if path == "" {
 			return nil, fmt.Errorf("--lora %q: want FILE[:SCALE]", s)
 		}
-		out = append(out, sample.AdapterSpec{Path: path, Scale: scale})
+		if math.IsNaN(scale) || math.IsInf(scale, 0) || math.Abs(scale) > maxLoRAScale {
+			return nil, fmt.Errorf("--lora %s: SCALE must be a finite number in [-%d, %d], got %s", s, maxLoRAScale, maxLoRAScale, s[strings.LastIndex(s, ":")+1:])
+		}
+		out = append(out, sample.AdapterSpec{Path: path, Scale: float32(scale)})
 	}
 	return out, nil
 }
@@ -135,6 +146,9 @@ from ours, so remote and local draws differ (their distributions agree).`,
 func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath string) error {
 	yieldCoresToGGML()
 	if err := g.checkThreads(cmd); err != nil {
+		return err
+	}
+	if err := checkSampling(o.req.Temp, o.req.TopP, o.req.MinP, o.req.TopK); err != nil {
 		return err
 	}
 	if err := o.req.Validate(); err != nil && !strings.Contains(err.Error(), "empty prompt") {

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/spectrumkit/spectrum/eval"
 	"github.com/spectrumkit/spectrum/format"
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/internal/progress"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/lora"
@@ -34,7 +37,9 @@ type tuneFlags struct {
 	epochs, maxSteps            int
 	batchTokens, gradAccum      int
 	evalEvery, ckptEvery        int
-	resume, checkpointing       bool
+	ckptMinutes                 float64
+	resume, resumeExtend        bool
+	checkpointing               bool
 	dequant                     string
 	seed                        int64
 	device                      string
@@ -55,8 +60,14 @@ labelled token dropped), mixed by row count, one epoch by default.
 
 Held-out steerability (loss_geq_1, all_acc_geq_1 on --eval-tasks) is measured
 every --eval-every steps and at the end. The training log (JSONL) and
-checkpoint.gguf go to --checkpoint-dir; Ctrl-C saves a checkpoint and
---resume continues from it with identical results. The adapter records its
+checkpoint.gguf go to --checkpoint-dir. A checkpoint is saved at each
+evaluation, every --checkpoint-every steps, after any step that ends
+--checkpoint-minutes (default 10) after the last save, at the end, and when
+the run is stopped by Ctrl-C (SIGINT) or SIGTERM (kill, timeout, docker stop,
+SLURM preemption): a kill -9 loses at most those minutes. The same command
+with --resume continues with identical results; it refuses a checkpoint saved
+by a different run (another base file, other rows or hyper-parameters) and
+lists the differences (--resume-extend allows more --max-steps/--epochs). The adapter records its
 base model (name, sha256), format, tasks and hyper-parameters as spectrum.*
 metadata, and loads in llama.cpp (--lora).`,
 		Example: `  spectrum tune ../shared/models/stories260K.gguf --tasks coinflip,poisson --rows-per-task 200 \
@@ -90,7 +101,9 @@ metadata, and loads in llama.cpp (--lora).`,
 	f.IntVar(&o.evalEvery, "eval-every", 0, "evaluate every N steps (0: at the end only)")
 	f.StringVar(&o.ckptDir, "checkpoint-dir", "", "folder for checkpoint.gguf and train-log.jsonl (default: beside -o)")
 	f.IntVar(&o.ckptEvery, "checkpoint-every", 0, "save a checkpoint every N steps (default: at evaluations and the end)")
-	f.BoolVar(&o.resume, "resume", false, "continue from the checkpoint in --checkpoint-dir")
+	f.Float64Var(&o.ckptMinutes, "checkpoint-minutes", 10, "also save a checkpoint when this many minutes passed since the last (0: off)")
+	f.BoolVar(&o.resume, "resume", false, "continue from the checkpoint in --checkpoint-dir (the same run: settings are checked)")
+	f.BoolVar(&o.resumeExtend, "resume-extend", false, "with --resume: allow other --max-steps/--epochs than the checkpoint's run (the schedule follows the new total)")
 	f.Int64Var(&o.seed, "seed", 42, "seed for rows, order and initialisation")
 	f.StringVar(&o.device, "device", "auto", "where training runs: auto (a GPU if a backend is loaded), cpu, cuda, or a device name")
 	f.BoolVar(&o.checkpointing, "recompute", false, "recompute activations layer by layer in the backward pass (less memory, ~1 more forward of compute)")
@@ -107,33 +120,29 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 	if err := g.checkThreads(cmd); err != nil {
 		return err
 	}
-	switch {
-	case o.rank < 1:
-		return fmt.Errorf("--rank must be ≥ 1, got %d", o.rank)
-	case o.alpha <= 0:
-		return fmt.Errorf("--alpha must be > 0, got %g", o.alpha)
-	case o.lr <= 0:
-		return fmt.Errorf("--lr must be > 0, got %g", o.lr)
-	case o.maxLength < 2:
-		return fmt.Errorf("--max-length must be ≥ 2, got %d", o.maxLength)
-	case o.evalRows < 1:
-		return fmt.Errorf("--eval-rows must be ≥ 1, got %d", o.evalRows)
-	case o.formatName == "chat":
-		return errors.New("--format chat is an evaluation baseline for instruct models; train with spectrum or colon")
-	case o.dequant != "auto" && o.dequant != "on" && o.dequant != "off":
-		return fmt.Errorf("--dequant-backward must be auto, on or off, got %q", o.dequant)
-	}
-	if cmd.Flags().Changed("grad-accum") {
-		o.batchTokens = 0
-		if o.gradAccum < 1 {
-			return fmt.Errorf("--grad-accum must be ≥ 1, got %d", o.gradAccum)
-		}
-	} else if o.batchTokens < 1 {
-		return fmt.Errorf("--batch-tokens must be ≥ 1, got %d", o.batchTokens)
+	if err := o.check(cmd); err != nil {
+		return err
 	}
 	info, err := models.ReadInfo(base)
 	if err != nil {
 		return err
+	}
+	if err := o.checkModel(info); err != nil {
+		return err
+	}
+	for _, p := range o.rowsFiles {
+		if outfile.SameFile(p, base) {
+			return fmt.Errorf("--rows %s is the base model", p)
+		}
+	}
+	paths := tune.Options{Base: base, Output: o.out, CheckpointDir: o.ckptDir, Inputs: o.rowsFiles}
+	if err := paths.CheckOutputs(); err != nil {
+		return err
+	}
+	if o.resume {
+		if _, ckpt, _ := paths.Paths(); !fileExists(ckpt) {
+			return fmt.Errorf("--resume: no checkpoint at %s (give the --checkpoint-dir of the run to continue)", ckpt)
+		}
 	}
 	m, err := g.loadModel(base, false)
 	if err != nil {
@@ -164,6 +173,9 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 		rs, err := suite.ReadRowsFile(p)
 		if err != nil {
 			return err
+		}
+		if len(rs) == 0 {
+			return fmt.Errorf("--rows %s holds no rows", p)
 		}
 		for _, r := range rs {
 			if suite.IsTest(r.Task) {
@@ -208,7 +220,8 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 		Base: base, Rows: rows, Trainer: cfg, Epochs: o.epochs, MaxSteps: o.maxSteps,
 		GradAccum: o.gradAccum, BatchTokens: o.batchTokens, Warmup: o.warmup, Seed: o.seed,
 		EvalEvery: o.evalEvery, Evaluate: evaluate, CheckpointDir: o.ckptDir, CheckpointEvery: o.ckptEvery,
-		Resume: o.resume, Output: o.out,
+		CheckpointInterval: time.Duration(o.ckptMinutes * float64(time.Minute)),
+		Resume:             o.resume, ResumeExtend: o.resumeExtend, Output: o.out, Inputs: o.rowsFiles,
 		Metadata: map[string]string{"format": format.Describe(f), "tasks": strings.Join(taskNames, ","), "eval_tasks": strings.Join(o.evalTasks, ",")},
 		Logf:     g.logf,
 		Progress: func(p tune.Progress) {
@@ -219,13 +232,121 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 		},
 	}
 	sum, err := tune.Run(cmd.Context(), opts)
-	bar.Finish()
-	if err != nil {
+	if sum.Interrupted {
+		bar.Stop(fmt.Sprintf("interrupted at step %d; checkpoint %s (continue with --resume)", sum.InterruptedAt, sum.Checkpoint))
+	} else if err == nil {
+		bar.Finish()
+	} else {
+		bar.Stop("stopped")
+	}
+	if err != nil && !sum.Interrupted {
 		return err
 	}
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent("", "  ")
-	return enc.Encode(sum)
+	if eerr := enc.Encode(sum); eerr != nil {
+		return eerr
+	}
+	return err
+}
+
+// check validates tune's flags, each by its own name, before any file is
+// read.
+func (o *tuneFlags) check(cmd *cobra.Command) error {
+	inf := math.Inf(1)
+	changed := cmd.Flags().Changed
+	for _, c := range []error{
+		checkRange("rank", float64(o.rank), 1, inf),
+		checkRange("lr", o.lr, math.SmallestNonzeroFloat64, 1),
+		checkRange("max-length", float64(o.maxLength), 2, inf),
+		checkRange("eval-rows", float64(o.evalRows), 1, inf),
+		checkRange("warmup", o.warmup, 0, 0.999),
+		checkRange("weight-decay", o.wd, 0, inf),
+		checkRange("clip", o.clip, 0, inf),
+		checkRange("eval-every", float64(o.evalEvery), 0, inf),
+		checkRange("checkpoint-every", float64(o.ckptEvery), 0, inf),
+		checkRange("checkpoint-minutes", o.ckptMinutes, 0, inf),
+		checkRange("rows-per-task", float64(o.rowsPerTask), 0, inf),
+	} {
+		if c != nil {
+			return c
+		}
+	}
+	if o.alpha <= 0 {
+		return fmt.Errorf("--alpha must be > 0, got %g", o.alpha)
+	}
+	if o.descProb != -1 {
+		if err := checkRange("description-prob", o.descProb, 0, 1); err != nil {
+			return err
+		}
+	}
+	// 0 is the "unset" default of the library; given by hand it is an
+	// impossible request, not "one epoch".
+	if changed("max-steps") && o.maxSteps < 1 {
+		return fmt.Errorf("--max-steps must be ≥ 1, got %d", o.maxSteps)
+	}
+	if o.epochs < 1 {
+		return fmt.Errorf("--epochs must be ≥ 1, got %d", o.epochs)
+	}
+	if o.resumeExtend && !o.resume {
+		return errors.New("--resume-extend is a modifier of --resume")
+	}
+	switch {
+	case o.formatName == "chat":
+		return errors.New("--format chat is an evaluation baseline for instruct models; train with spectrum or colon")
+	case o.formatName != "auto" && o.formatName != "spectrum" && o.formatName != "colon":
+		return fmt.Errorf("--format must be auto, spectrum or colon, got %q", o.formatName)
+	case o.dequant != "auto" && o.dequant != "on" && o.dequant != "off":
+		return fmt.Errorf("--dequant-backward must be auto, on or off, got %q", o.dequant)
+	}
+	if changed("grad-accum") {
+		o.batchTokens = 0
+		if o.gradAccum < 1 {
+			return fmt.Errorf("--grad-accum must be ≥ 1, got %d", o.gradAccum)
+		}
+	} else if o.batchTokens < 1 {
+		return fmt.Errorf("--batch-tokens must be ≥ 1, got %d", o.batchTokens)
+	}
+	return nil
+}
+
+// checkModel bounds the flags that depend on the base model: a LoRA rank
+// above the narrowest adapted matrix adds parameters that cannot be used
+// (and can exhaust memory), and rows longer than the model's context were
+// never seen in pre-training.
+func (o *tuneFlags) checkModel(info *models.Info) error {
+	if info.Type != "" && info.Type != "model" {
+		return fmt.Errorf("%s is a %s, not a base model", info.Path, info.Type)
+	}
+	if n := minAdaptedDim(info); n > 0 && o.rank > n {
+		return fmt.Errorf("--rank %d is more than the narrowest adapted matrix of %s (%d): use at most %d", o.rank, info.Path, n, n)
+	}
+	if c := int(info.ContextLength); c > 0 && o.maxLength > c {
+		return fmt.Errorf("--max-length %d is more than %s's context length (%d)", o.maxLength, info.Path, c)
+	}
+	return nil
+}
+
+// minAdaptedDim is the smallest dimension among the model's attention and
+// feed-forward matrices (0 if unknown).
+func minAdaptedDim(info *models.Info) int {
+	n := int(info.EmbeddingLength)
+	if info.HeadCount > 0 && info.HeadCountKV > 0 && info.EmbeddingLength > 0 {
+		headDim := int(info.EmbeddingLength / info.HeadCount)
+		if info.KeyLength > 0 {
+			headDim = int(info.KeyLength)
+		}
+		n = min(n, headDim*int(info.HeadCountKV))
+	}
+	if info.FeedForwardLength > 0 {
+		n = min(n, int(info.FeedForwardLength))
+	}
+	return n
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // steerEvaluator returns the held-out steerability evaluation of tune: the

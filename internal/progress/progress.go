@@ -5,6 +5,7 @@
 package progress
 
 import (
+	"fmt"
 	"io"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 // Bar is a progress line; a nil *Bar is valid and draws nothing.
 type Bar struct {
 	pb *progressbar.ProgressBar
+	w  io.Writer
 }
 
 // New returns a bar counting to total units named unit (e.g. "completions")
@@ -22,7 +24,7 @@ func New(w io.Writer, total int, desc, unit string, quiet bool) *Bar {
 	if quiet || w == nil {
 		return nil
 	}
-	return &Bar{pb: progressbar.NewOptions(total,
+	return &Bar{w: w, pb: progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionSetItsString(unit),
@@ -51,4 +53,14 @@ func (b *Bar) Finish() {
 		return
 	}
 	b.pb.Finish()
+}
+
+// Stop ends the bar where it is, without filling it, and writes msg on the
+// next line (e.g. "interrupted at step 12").
+func (b *Bar) Stop(msg string) {
+	if b == nil {
+		return
+	}
+	b.pb.Exit()
+	fmt.Fprintf(b.w, "\n%s\n", msg)
 }
