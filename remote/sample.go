@@ -39,6 +39,10 @@ type SampleParams struct {
 	PerRequest int
 	// Concurrency is the number of requests in flight (default 4).
 	Concurrency int
+	// CountTokens counts a completion's tokens with the model's tokenizer,
+	// for replies that do not say it per choice (usage counts all choices
+	// together); nil leaves such counts at 0.
+	CountTokens func(text string) int
 }
 
 // Sample draws the completions of jobs concurrently. emit gets each
@@ -127,6 +131,12 @@ func (c *Client) Sample(ctx context.Context, jobs []SampleJob, p SampleParams, e
 							break
 						}
 						text := ch.Text
+						tokens := 0
+						if len(resp.Choices) == 1 && resp.Usage != nil {
+							tokens = resp.Usage.CompletionTokens
+						} else if p.CountTokens != nil {
+							tokens = p.CountTokens(text)
+						}
 						if p.FirstLine {
 							if i := strings.IndexByte(text, '\n'); i >= 0 {
 								text = text[:i]
@@ -137,7 +147,7 @@ func (c *Client) Sample(ctx context.Context, jobs []SampleJob, p SampleParams, e
 						if ch.FinishReason == "length" {
 							finish = sample.FinishLength
 						}
-						if err := emit(sample.Completion{Row: j.Row, Task: j.Task, Index: u.indices[pos], Text: text, Finish: finish}); err != nil {
+						if err := emit(sample.Completion{Row: j.Row, Task: j.Task, Index: u.indices[pos], Text: text, Tokens: tokens, Finish: finish}); err != nil {
 							mu.Unlock()
 							fail(err)
 							return
@@ -192,4 +202,23 @@ func (s *Sampler) Run(ctx context.Context, r *sample.Request, emit func(sample.C
 		p.Stop = append(p.Stop, s.Tok.TokenToPiece(int32(t)))
 	}
 	return s.Client.Sample(ctx, []SampleJob{{Row: r.Row, Task: r.Task, Prompt: text, N: r.N}}, p, emit)
+}
+
+// CheckTokenizer asks the server to read prompt (as text, one new token)
+// and compares the prompt tokens it reports with the local tokenizer's:
+// a server serving another model than the GGUF would otherwise sample
+// happily from the wrong distribution. Servers that report no usage pass.
+func CheckTokenizer(ctx context.Context, c *Client, tok format.Tokenizer, prompt []int32) error {
+	text := PromptText(tok, prompt)
+	resp, err := c.Complete(ctx, CompletionRequest{Prompt: text, MaxTokens: 1, Temperature: ptr(0.0)})
+	if err != nil {
+		return err
+	}
+	if resp.Usage == nil || resp.Usage.PromptTokens == 0 {
+		return nil
+	}
+	if got, want := resp.Usage.PromptTokens, len(prompt); got != want {
+		return fmt.Errorf("the server's tokenizer reads the first prompt as %d tokens, the GGUF's as %d: is %s serving the same model as the GGUF (model %q)?", got, want, c.URL(), c.Model)
+	}
+	return nil
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/spectrumkit/spectrum/format"
 	"github.com/spectrumkit/spectrum/llama"
@@ -293,4 +295,123 @@ func losses(t *testing.T, dir string) []float64 {
 		out[s-1] = l
 	}
 	return out
+}
+
+// TestResumeChecksRunAndLog: a resume refuses a checkpoint of another run
+// and names the differences; after a kill -9 (the log went past the last
+// checkpoint) the log has each step once and the summary covers the whole
+// run; --checkpoint-minutes saves after steps.
+func TestResumeChecksRunAndLog(t *testing.T) {
+	m := vocab(t)
+	colon, _ := format.ForFamily("colon", "")
+	tasks, _ := ResolveTasks([]string{"coinflip"})
+	rows, _, err := PrepareRows(m, colon, tasks, nil, RowOptions{Seed: 1, RowsPerTask: 16, MaxLength: 96, DescriptionProb: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := lora.DefaultConfig()
+	cfg.Rank, cfg.Alpha, cfg.LR, cfg.Threads, cfg.Schedule = 4, 8, 1e-3, 1, "cosine"
+	opts := func(dir string, resume bool) Options {
+		return Options{Base: stories, Rows: rows, Trainer: cfg, MaxSteps: 6, GradAccum: 2, Warmup: 0.1, Seed: 5,
+			CheckpointDir: dir, Resume: resume, Output: filepath.Join(dir, "adapter.gguf")}
+	}
+	full := t.TempDir()
+	straight, err := Run(context.Background(), opts(full, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A run killed after step 5 whose last checkpoint is step 4: the
+	// step-4 checkpoint is kept aside, the run stopped at 5, and the
+	// step-4 file put back, as a kill -9 would leave it.
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "checkpoint.gguf")
+	var at4 []byte
+	o := opts(dir, false)
+	o.CheckpointInterval = time.Nanosecond // a save after every step
+	ctx, cancel := context.WithCancel(context.Background())
+	o.Progress = func(p Progress) {
+		_, saved, err := lora.CheckpointRun(ckpt)
+		if p.Step > 1 && (err != nil || saved != p.Step-1) {
+			t.Errorf("at step %d the checkpoint holds step %d (%v), want %d", p.Step, saved, err, p.Step-1)
+		}
+		if p.Step == 5 {
+			at4, _ = os.ReadFile(ckpt)
+			cancel()
+		}
+	}
+	sum, err := Run(ctx, o)
+	if err != ErrInterrupted || !sum.Interrupted || sum.InterruptedAt != 5 || sum.Steps != 5 {
+		t.Fatalf("interrupted run: %v %+v", err, sum)
+	}
+	if err := os.WriteFile(ckpt, at4, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Other settings are refused with the differences listed.
+	bad := opts(dir, true)
+	bad.Trainer.LR = 5e-4
+	bad.MaxSteps = 8
+	_, err = Run(context.Background(), bad)
+	for _, want := range []string{"was saved by a different run", `--lr: checkpoint "0.001", this run "0.0005"`, `--max-steps: checkpoint "6", this run "8"`, "--resume-extend"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("resume with another lr and more steps: %v, want %q", err, want)
+		}
+	}
+	otherBase := filepath.Join(t.TempDir(), "base.gguf")
+	b, _ := os.ReadFile(stories)
+	os.WriteFile(otherBase, append(b, 0), 0o644) // another file of the same model
+	bad = opts(dir, true)
+	bad.Base = otherBase
+	if _, err := Run(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "base model (sha256): checkpoint") {
+		t.Errorf("resume on another base file: %v", err)
+	}
+	bad = opts(dir, true)
+	bad.Rows = rows[1:]
+	if _, err := Run(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "training rows (sha256") {
+		t.Errorf("resume with other rows: %v", err)
+	}
+
+	sum, err = Run(context.Background(), opts(dir, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, l := losses(t, full), losses(t, dir)
+	if fmt.Sprint(a) != fmt.Sprint(l) {
+		t.Errorf("losses straight %v, resumed after the kill %v", a, l)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "train-log.jsonl"))
+	if n := strings.Count(string(data), `"loss"`); n != 6 {
+		t.Errorf("log has %d step records, want 6 (each step once):\n%s", n, data)
+	}
+	if sum.Steps != 6 || sum.FirstLoss != straight.FirstLoss || sum.LastLoss != straight.LastLoss || sum.Tokens != straight.Tokens || sum.ResumedAt != 4 {
+		t.Errorf("resumed summary %+v, want the whole run's %+v, resumed at 4", sum, straight)
+	}
+
+	// --resume-extend trains past the planned end.
+	ext := opts(dir, true)
+	ext.MaxSteps, ext.ResumeExtend = 8, true
+	if sum, err = Run(context.Background(), ext); err != nil || sum.Steps != 8 {
+		t.Errorf("extended resume: %v %+v", err, sum)
+	}
+}
+
+func TestOutputsChecked(t *testing.T) {
+	dir := t.TempDir()
+	rowsFile := filepath.Join(dir, "rows.jsonl")
+	os.WriteFile(rowsFile, []byte("{}\n"), 0o644)
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Base: stories, Output: rowsFile, Inputs: []string{rowsFile}}, "the adapter (-o) would overwrite the rows file"},
+		{Options{Base: stories, Output: filepath.Join(dir, "checkpoint.gguf")}, "the adapter (-o) and the checkpoint would both be"},
+		{Options{Base: stories, Output: filepath.Join(dir, "a.gguf"), CheckpointDir: dir, Inputs: []string{filepath.Join(dir, "train-log.jsonl")}}, "the training log would overwrite the rows file"},
+		{Options{Base: stories, Output: filepath.Join(rowsFile, "a.gguf")}, "not a directory"},
+	} {
+		err := tc.o.CheckOutputs()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.o, err, tc.want)
+		}
+	}
 }

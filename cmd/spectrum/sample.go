@@ -2,11 +2,15 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -183,6 +187,9 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 	var jobs []promptJob
 	var stop []string
 	var stopToks []llama.Token
+	if o.raw != "" && cmd.Flags().Changed("format") {
+		return fmt.Errorf("--format applies to prompts built from --description/--example/--input or --rows; -p is sent as it is")
+	}
 	if o.raw != "" {
 		toks, err := m.Tokenize(o.raw, true, true)
 		if err != nil {
@@ -203,6 +210,9 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 			rs, err := suite.ReadRowsFile(o.rowsPath)
 			if err != nil {
 				return err
+			}
+			if len(rs) == 0 {
+				return fmt.Errorf("--rows %s holds no rows", o.rowsPath)
 			}
 			for _, r := range rs {
 				rows = append(rows, toFormatMessages(r.Messages))
@@ -235,12 +245,26 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		}
 	}
 
-	var file *sampleFile
-	if o.out != "" {
-		if o.count {
-			return fmt.Errorf("-o writes records; --count prints counts: use one of them")
+	var cl *remote.Client
+	if remoteRun {
+		if cl, err = o.remote.client(cmd.Context(), g); err != nil {
+			return err
 		}
-		if file, err = openSampleFile(o.out, []string{o.rowsPath, modelPath}); err != nil {
+		if err := remote.CheckTokenizer(cmd.Context(), cl, m, jobs[0].toks); err != nil {
+			return err
+		}
+	}
+	var file *sample.File
+	if o.out != "" {
+		set, err := o.settings(modelPath, adapters, jobs, cl)
+		if err != nil {
+			return err
+		}
+		inputs := []string{o.rowsPath, modelPath}
+		for _, a := range adapters {
+			inputs = append(inputs, a.Path)
+		}
+		if file, err = sample.OpenFile(o.out, inputs, set, "n"); err != nil {
 			return err
 		}
 		defer file.Close()
@@ -291,10 +315,6 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		return nil
 	}
 	if remoteRun {
-		cl, err := o.remote.client(cmd.Context(), g)
-		if err != nil {
-			return err
-		}
 		rjobs := make([]remote.SampleJob, len(jobs))
 		for i, j := range jobs {
 			rjobs[i] = remote.SampleJob{Row: j.row, Task: j.task, N: o.req.N, Prompt: o.raw}
@@ -312,6 +332,13 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		err = cl.Sample(cmd.Context(), rjobs, remote.SampleParams{
 			MaxTokens: o.req.MaxTokens, Temp: float64(o.req.Temp), TopP: float64(o.req.TopP), TopK: o.req.TopK, MinP: float64(o.req.MinP),
 			Seed: o.req.Seed, Stop: stop, FirstLine: o.req.FirstLine, Concurrency: o.remote.concurrency,
+			CountTokens: func(text string) int {
+				ids, err := m.Tokenize(text, false, false)
+				if err != nil {
+					return 0
+				}
+				return len(ids)
+			},
 		}, emit)
 		if err != nil {
 			w.Flush()
@@ -344,6 +371,50 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		return printCounts(w, all)
 	}
 	return nil
+}
+
+// settings records what decides the draws of a sample run, for -o files:
+// a resume with other settings is refused (sample.OpenFile). Files are
+// identified by path, size and modification time (hashing a model for
+// every run would cost seconds); prompts by the hash of their tokens.
+func (o *sampleOptions) settings(modelPath string, adapters []sample.AdapterSpec, jobs []promptJob, cl *remote.Client) (map[string]string, error) {
+	id := func(p string) (string, error) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", err
+		}
+		abs, _ := filepath.Abs(p)
+		return fmt.Sprintf("%s (%d bytes, modified %s)", abs, fi.Size(), fi.ModTime().UTC().Format(time.RFC3339Nano)), nil
+	}
+	model, err := id(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	for _, j := range jobs {
+		fmt.Fprintf(h, "%d:%v\n", j.row, j.toks)
+	}
+	var lora []string
+	for _, a := range adapters {
+		s, err := id(a.Path)
+		if err != nil {
+			return nil, err
+		}
+		lora = append(lora, fmt.Sprintf("%s scale %g", s, a.Scale))
+	}
+	r := o.req
+	set := map[string]string{
+		"model": model, "prompts_sha256": hex.EncodeToString(h.Sum(nil)), "prompts": strconv.Itoa(len(jobs)),
+		"n": strconv.Itoa(r.N), "max_tokens": strconv.Itoa(r.MaxTokens), "seed": strconv.FormatUint(r.Seed, 10),
+		"temp": fmt.Sprint(r.Temp), "top_p": fmt.Sprint(r.TopP), "top_k": strconv.Itoa(r.TopK), "min_p": fmt.Sprint(r.MinP),
+		"first_line": strconv.FormatBool(r.FirstLine), "logprobs": strconv.FormatBool(r.LogProbs),
+		"parallel": strconv.Itoa(o.parallel), "lora": strings.Join(lora, "; "),
+		"kv_type": o.kv, "flash_attn": o.flash, "unified_kv": strconv.FormatBool(o.unified),
+	}
+	if cl != nil {
+		set["server"], set["server_model"] = cl.URL(), cl.Model
+	}
+	return set, nil
 }
 
 // flagMessages builds the message list of --description/--example/--input.
