@@ -1,6 +1,8 @@
 package models
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -212,6 +214,9 @@ type MergeOptions struct {
 	Dequantize bool
 	// Progress, if set, is called after each tensor is written.
 	Progress func(done, total int, name string)
+	// Context, if set, stops the merge between tensors when it ends; the
+	// partial output is removed.
+	Context context.Context
 }
 
 // MergedAdapter reports one folded adapter.
@@ -328,11 +333,17 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 		res.Notes = append(res.Notes, "the base ties its output to token_embd.weight and an adapter changes the embedding: output.weight is written with the original embedding (llama.cpp applies embedding adapters to the input only)")
 	}
 	done := 0
-	progress := func(name string) {
+	// progress reports a written tensor and stops the merge (by its error)
+	// when opts.Context has ended.
+	progress := func(name string) error {
 		done++
 		if opts.Progress != nil {
 			opts.Progress(done, total, name)
 		}
+		if opts.Context != nil {
+			return opts.Context.Err()
+		}
+		return nil
 	}
 	keptQuantized := false
 	for i := range base.Tensors {
@@ -349,8 +360,7 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 			}
 			if err := w.AddFunc(t.Name, t.Type, t.Shape, func(out io.Writer) error {
 				_, err := io.Copy(out, io.NewSectionReader(sec, 0, sec.Size()))
-				progress(t.Name)
-				return err
+				return cmp.Or(err, progress(t.Name))
 			}); err != nil {
 				return nil, err
 			}
@@ -376,8 +386,7 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 					}
 				}
 				err = writeFloats(out, opts.Type, data)
-				progress(t.Name)
-				return err
+				return cmp.Or(err, progress(t.Name))
 			}); err != nil {
 				return nil, err
 			}
@@ -389,14 +398,12 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 					if err == nil {
 						err = writeFloats(out, opts.Type, data)
 					}
-					progress(TensorOutput)
-					return err
+					return cmp.Or(err, progress(TensorOutput))
 				})
 			} else {
 				err = w.AddFunc(TensorOutput, t.Type, t.Shape, func(out io.Writer) error {
 					_, err := io.Copy(out, io.NewSectionReader(sec, 0, sec.Size()))
-					progress(TensorOutput)
-					return err
+					return cmp.Or(err, progress(TensorOutput))
 				})
 			}
 			if err != nil {

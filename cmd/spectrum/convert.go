@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/models"
 )
 
@@ -70,6 +71,9 @@ The output is written atomically and may not be one of the inputs.`,
 func runConvertLlama2c(cmd *cobra.Command, o *convertLlama2cOptions) error {
 	if o.Context == 0 {
 		return errors.New("--ctx must be at least 1")
+	}
+	if err := outfile.Check(o.Output, o.Checkpoint, o.Tokenizer); err != nil {
+		return err
 	}
 	start := time.Now()
 	log.Info("converting llama2.c checkpoint", "checkpoint", o.Checkpoint, "tokenizer", o.Tokenizer)

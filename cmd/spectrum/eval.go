@@ -13,6 +13,7 @@ import (
 
 	"github.com/spectrumkit/spectrum/eval"
 	"github.com/spectrumkit/spectrum/format"
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/internal/progress"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
@@ -344,6 +345,18 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 	if err != nil {
 		return err
 	}
+	inputs := append([]string{}, data.inputs...)
+	for _, sp := range specs {
+		inputs = append(inputs, sp.path)
+		for _, a := range sp.adapters {
+			inputs = append(inputs, a.Path)
+		}
+	}
+	// Before any model is loaded: an evaluation must not end in an
+	// unwritable -o.
+	if err := outfile.CheckOutputs([]string{o.out, o.rowsOut, o.plot}, inputs); err != nil {
+		return err
+	}
 	var rw *rowsWriter
 	if o.rowsOut != "" {
 		rw = &rowsWriter{}
@@ -358,13 +371,6 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 			return err
 		}
 		reports = append(reports, r)
-	}
-	inputs := append([]string{}, data.inputs...)
-	for _, sp := range specs {
-		inputs = append(inputs, sp.path)
-		for _, a := range sp.adapters {
-			inputs = append(inputs, a.Path)
-		}
 	}
 	if rw != nil {
 		err := suite.WriteFileAtomic(o.rowsOut, inputs, func(w io.Writer) error {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
 )
@@ -80,16 +80,6 @@ func parseLoRASpec(s string) (models.MergeAdapter, error) {
 	return models.MergeAdapter{Path: a[0].Path, Scale: a[0].Scale}, nil
 }
 
-// mergeSameFile reports whether a and b name the same existing file.
-func mergeSameFile(a, b string) bool {
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	sb, err := os.Stat(b)
-	return err == nil && os.SameFile(sa, sb)
-}
-
 func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOptions) error {
 	var ads []models.MergeAdapter
 	for _, s := range o.LoRA {
@@ -99,10 +89,12 @@ func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOpt
 		}
 		ads = append(ads, ma)
 	}
-	for _, in := range append([]models.MergeAdapter{{Path: basePath}}, ads...) {
-		if mergeSameFile(in.Path, o.Output) {
-			return fmt.Errorf("output %s is an input file; choose another path", o.Output)
-		}
+	inputs := []string{basePath}
+	for _, a := range ads {
+		inputs = append(inputs, a.Path)
+	}
+	if err := outfile.Check(o.Output, inputs...); err != nil {
+		return err
 	}
 	info, err := models.ReadInfo(basePath)
 	if err != nil {
@@ -128,7 +120,7 @@ func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOpt
 
 	start := time.Now()
 	last := time.Now()
-	opts := models.MergeOptions{Adapters: ads, Type: models.TypeF32, Dequantize: true,
+	opts := models.MergeOptions{Adapters: ads, Type: models.TypeF32, Dequantize: true, Context: cmd.Context(),
 		Progress: func(done, total int, name string) {
 			log.Debug("wrote tensor", "tensor", name)
 			if time.Since(last) > 2*time.Second || done == total {
@@ -156,13 +148,11 @@ func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOpt
 		// --type same the untouched quantized tensors are kept as they are
 		// (llama.cpp copies a tensor already of the type it chooses), and
 		// decoded only if the quantizer refuses them.
-		tmp, err := os.CreateTemp(filepath.Dir(o.Output), "."+filepath.Base(o.Output)+".f32-*.gguf")
+		tmpName, remove, err := outfile.Temp(o.Output, ".f32.gguf")
 		if err != nil {
 			return err
 		}
-		tmpName := tmp.Name()
-		tmp.Close()
-		defer os.Remove(tmpName)
+		defer remove()
 		same := strings.EqualFold(o.Type, "same")
 		opts.Dequantize = !same
 		if res, err = models.Merge(basePath, tmpName, opts); err != nil {
@@ -170,15 +160,17 @@ func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOpt
 		}
 		report(res)
 		g.logf("quantizing to %s", typ)
-		qp := llama.QuantizeParams{Threads: g.threads(info.Params), Pure: o.Pure}
-		err = llama.Quantize(tmpName, o.Output, typ, qp)
+		// The intermediate file keeps the base's quantized tensors with
+		// --type same: requantizing them is what llama.cpp copies unchanged.
+		qp := llama.QuantizeParams{Threads: g.threads(info.Params), Pure: o.Pure, AllowRequantize: true}
+		err = llama.QuantizeContext(cmd.Context(), tmpName, o.Output, typ, qp)
 		if err != nil && same {
 			g.logf("the quantizer refused the kept tensors (%v); decoding them too", err)
 			opts.Dequantize = true
 			if res, err = models.Merge(basePath, tmpName, opts); err != nil {
 				return err
 			}
-			err = llama.Quantize(tmpName, o.Output, typ, qp)
+			err = llama.QuantizeContext(cmd.Context(), tmpName, o.Output, typ, qp)
 		}
 		if err != nil {
 			return err

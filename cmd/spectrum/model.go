@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
 	"github.com/spectrumkit/spectrum/sample"
@@ -370,7 +371,7 @@ stops early at an end-of-generation token. --temp 0 is greedy decoding.`,
 }
 
 func newQuantizeCmd(g *globalOptions) *cobra.Command {
-	var pure bool
+	var pure, requant bool
 	cmd := &cobra.Command{
 		Use:   "quantize IN.gguf OUT.gguf TYPE",
 		Short: "Quantize a GGUF model with llama.cpp's quantizer",
@@ -385,7 +386,10 @@ for k-quants).`,
 			if err := g.checkThreads(cmd); err != nil {
 				return err
 			}
-			if err := llama.Quantize(args[0], args[1], args[2], llama.QuantizeParams{Threads: g.Threads, Pure: pure}); err != nil {
+			if err := outfile.Check(args[1], args[0]); err != nil {
+				return err
+			}
+			if err := llama.QuantizeContext(cmd.Context(), args[0], args[1], args[2], llama.QuantizeParams{Threads: g.Threads, Pure: pure, AllowRequantize: requant}); err != nil {
 				return err
 			}
 			st, err := os.Stat(args[1])
@@ -397,6 +401,7 @@ for k-quants).`,
 		},
 	}
 	cmd.Flags().BoolVar(&pure, "pure", false, "quantize every matrix to TYPE (no higher-precision output/embedding)")
+	cmd.Flags().BoolVar(&requant, "allow-requantize", false, "allow an already quantized input (the two roundings' errors add up)")
 	return cmd
 }
 

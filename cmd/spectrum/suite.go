@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/suite"
 	"github.com/spectrumkit/spectrum/suite/importer"
 )
@@ -124,6 +125,11 @@ paper states 0.8 (--description-prob 0.8). Coverage tasks give their prompt
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("description-prob") {
 				o.DescriptionProb = -1 // the task's own
+			}
+			if o.Output != "" {
+				if err := outfile.Check(o.Output); err != nil {
+					return err
+				}
 			}
 			return runSuiteGenerate(cmd, o, args)
 		},

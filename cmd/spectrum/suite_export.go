@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spectrumkit/spectrum/format"
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/internal/progress"
 	"github.com/spectrumkit/spectrum/suite"
 )
@@ -69,6 +71,11 @@ func runSuiteExport(cmd *cobra.Command, g *globalOptions, o *suiteExportOptions,
 	}
 	if o.MaxLength < 0 || (o.MaxLength > 0 && o.To != format.ExportTokens) {
 		return fmt.Errorf("--max-length must be ≥ 0 and is for --to tokens (the other layouts are cut by the trainer's sequence length)")
+	}
+	if o.Out != "" {
+		if err := outfile.Check(o.Out, rowsPath, modelPath); err != nil {
+			return err
+		}
 	}
 	rows, err := suite.ReadRowsFile(rowsPath)
 	if err != nil {
@@ -149,11 +156,7 @@ func runSuiteExport(cmd *cobra.Command, g *globalOptions, o *suiteExportOptions,
 		bar.Set(len(rows), "")
 		return nil
 	}
-	if o.Out == "" || o.Out == "-" {
-		err = write(cmd.OutOrStdout())
-	} else {
-		err = suite.WriteFileAtomic(o.Out, []string{rowsPath, modelPath}, write)
-	}
+	err = outfile.Write(cmp.Or(o.Out, "-"), []string{rowsPath, modelPath}, cmd.OutOrStdout(), write)
 	if err != nil {
 		return err
 	}

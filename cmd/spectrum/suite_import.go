@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/suite"
 	"github.com/spectrumkit/spectrum/suite/importer"
 	"github.com/spectrumkit/spectrum/table"
@@ -112,6 +113,9 @@ file, line or row, and column.`,
 }
 
 func runSuiteImport(cmd *cobra.Command, o *suiteImportOptions, files []string) error {
+	if err := outfile.CheckOutputs([]string{o.Out, o.TestOut}, files); err != nil {
+		return err
+	}
 	var format table.Format
 	if o.Format != "" {
 		var err error

@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
 	"github.com/spectrumkit/spectrum/models/synth"
@@ -35,10 +34,14 @@ with llama.cpp (q8_0, q4_k_m, …). Its output is noise: never use it for qualit
 			if err != nil {
 				return err
 			}
+			if err := outfile.Check(out); err != nil {
+				return err
+			}
 			if arch != "" {
 				cfg.Arch = arch
 			}
 			cfg.Seed = seed
+			cfg.Context = cmd.Context()
 			if family != "" {
 				f, err := models.ParseFamily(family)
 				if err != nil {
@@ -54,16 +57,18 @@ with llama.cpp (q8_0, q4_k_m, …). Its output is noise: never use it for qualit
 				}
 			} else {
 				cfg.F16 = true
-				tmp, err := os.CreateTemp(filepath.Dir(out), ".synth-*.gguf")
+				tmp, remove, err := outfile.Temp(out, ".f16.gguf")
 				if err != nil {
 					return err
 				}
-				tmp.Close()
-				defer os.Remove(tmp.Name())
-				if err := synth.Write(tmp.Name(), cfg); err != nil {
+				defer remove()
+				if err := synth.Write(tmp, cfg); err != nil {
 					return err
 				}
-				if err := llama.Quantize(tmp.Name(), out, typ, llama.QuantizeParams{Threads: g.Threads}); err != nil {
+				if err := cmd.Context().Err(); err != nil {
+					return err
+				}
+				if err := llama.QuantizeContext(cmd.Context(), tmp, out, typ, llama.QuantizeParams{Threads: g.Threads}); err != nil {
 					return err
 				}
 			}

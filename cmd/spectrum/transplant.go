@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/models"
 )
 
@@ -79,6 +80,9 @@ func runTransplant(cmd *cobra.Command, g *globalOptions, o *transplantOptions) e
 		}
 	} else if t == "" {
 		return errors.New("--tokens must be auto or a comma-separated list of token texts")
+	}
+	if err := outfile.Check(o.Output, o.Base, o.Donor); err != nil {
+		return err
 	}
 	start := time.Now()
 	g.logf("transplanting rows from %s into %s", o.Donor, o.Base)

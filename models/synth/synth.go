@@ -11,6 +11,7 @@
 package synth
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
@@ -24,6 +25,8 @@ import (
 
 // Config describes a synthetic model.
 type Config struct {
+	// Context, if set, stops Write between tensors when it ends.
+	Context context.Context
 	Arch    string // "llama", "qwen2", "qwen3" or "gemma3"
 	Name    string // general.name; "" gives "synth-<arch>"
 	NEmbd   int    // embedding length
@@ -263,6 +266,9 @@ func Write(path string, cfg Config) error {
 		t := t
 		seed := tensorSeed(c.Seed, i, t.name)
 		if err := w.AddFunc(t.name, typ, t.shape, func(dst io.Writer) error {
+			if c.Context != nil && c.Context.Err() != nil {
+				return c.Context.Err() // stopped between tensors; the partial file is removed
+			}
 			return fill(dst, t, typ, c.Std, seed)
 		}); err != nil {
 			return fmt.Errorf("synth: %w", err)
