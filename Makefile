@@ -63,6 +63,7 @@ vet:
 test: models peer vet
 	$(GO) test -timeout 30m $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -fuzz FuzzReadGGUF -fuzztime $(FUZZTIME) ./models
+	$(GO) test -run '^$$' -fuzz FuzzReadRows -fuzztime $(FUZZTIME) ./suite
 
 # bench: every target as a ratio against a baseline measured in the same
 # run. Training modes run in separate processes so that each reports its own

@@ -84,7 +84,7 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"generate", junk}, "not a GGUF"},
 		{[]string{"generate", filepath.Join(sharedModels, "vocab", "ggml-vocab-llama-spm.gguf")}, "vocabulary-only"},
 		{[]string{"info", junk}, "not a GGUF"},
-		{[]string{"quantize", stories, stories, "q8_0"}, "input file"},
+		{[]string{"quantize", stories, stories, "q8_0"}, "is also an input"},
 		{[]string{"quantize", stories, filepath.Join(dir, "o.gguf"), "q7"}, "unknown quantization type"},
 		{[]string{"generate", stories, "--top-p", "3"}, "top-p"},
 	}

@@ -106,8 +106,8 @@ func TestMergeCLIBadInput(t *testing.T) {
 	}{
 		{[]string{"merge", base, "--lora", other, "-o", out}, "not a LoRA adapter"},
 		{[]string{"merge", other, "--lora", ad, "-o", out}, "do not fit base"},
-		{[]string{"merge", copyBase, "--lora", ad, "-o", copyBase}, "is an input file"},
-		{[]string{"merge", base, "--lora", ad + ":2", "-o", ad, "--type", "q8_0"}, "is an input file"},
+		{[]string{"merge", copyBase, "--lora", ad, "-o", copyBase}, "is also an input"},
+		{[]string{"merge", base, "--lora", ad + ":2", "-o", ad, "--type", "q8_0"}, "is also an input"},
 		{[]string{"merge", base, "--lora", ad, "-o", out, "--type", "q9"}, `--type "q9"`},
 		{[]string{"merge", base, "--lora", ":0.5", "-o", out}, "no adapter path"},
 		{[]string{"merge", base, "-o", out}, `"lora" not set`},

@@ -148,6 +148,12 @@ func TestRemoteSampleResume(t *testing.T) {
 	if len(first) != 10 {
 		t.Fatalf("%d records, want 10", len(first))
 	}
+	for _, r := range first {
+		// llama-cpp-python answers one choice per request, with its usage.
+		if n, _ := r["tokens"].(float64); n < 1 || n > 8 {
+			t.Errorf("record %v: tokens %v, want the server's count in 1…8", r["index"], r["tokens"])
+		}
+	}
 	// Keep 4 records and half of the fifth.
 	b, _ := os.ReadFile(out)
 	lines := strings.SplitAfter(string(b), "\n")
@@ -183,6 +189,17 @@ func TestRemoteSampleResume(t *testing.T) {
 		if !json.Valid(sc.Bytes()) {
 			t.Errorf("bad line %q", sc.Text())
 		}
+	}
+}
+
+// TestRemoteSampleOtherModel: a server serving another model than the GGUF
+// is refused before sampling (its tokenizer reads the prompt differently).
+func TestRemoteSampleOtherModel(t *testing.T) {
+	url := testmodels.StartPeer(t, filepath.Join(sharedModels, "stories260K.gguf"))
+	_, _, err := runCLI(t, "sample", filepath.Join(sharedModels, "llama-2-tiny-random.gguf"), "--server", url,
+		"-p", "Once upon a time there was a fox", "-n", "2", "--max-tokens", "4", "-q")
+	if err == nil || !strings.Contains(err.Error(), "reads the first prompt as") || !strings.Contains(err.Error(), "serving the same model as the GGUF") {
+		t.Errorf("sampling another model's server: %v", err)
 	}
 }
 

@@ -41,13 +41,13 @@ func parseLoRA(specs []string) ([]sample.AdapterSpec, error) {
 	var out []sample.AdapterSpec
 	for _, s := range specs {
 		path, scale := s, 1.0
-		if i := strings.LastIndex(s, ":"); i > 0 {
+		if i := strings.LastIndex(s, ":"); i >= 0 {
 			if v, err := strconv.ParseFloat(s[i+1:], 64); err == nil || errors.Is(err, strconv.ErrRange) {
 				path, scale = s[:i], v
 			}
 		}
 		if path == "" {
-			return nil, fmt.Errorf("--lora %q: want FILE[:SCALE]", s)
+			return nil, fmt.Errorf("--lora %q: no adapter path (want FILE[:SCALE])", s)
 		}
 		if math.IsNaN(scale) || math.IsInf(scale, 0) || math.Abs(scale) > maxLoRAScale {
 			return nil, fmt.Errorf("--lora %s: SCALE must be a finite number in [-%d, %d], got %s", s, maxLoRAScale, maxLoRAScale, s[strings.LastIndex(s, ":")+1:])

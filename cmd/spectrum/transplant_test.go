@@ -96,7 +96,7 @@ func TestTransplantCLIBadInput(t *testing.T) {
 	}{
 		{[]string{"transplant", "--base", base, "--donor", other, "-o", out}, `token "<start_of_turn>" is id`},
 		{[]string{"transplant", "--base", base, "--donor", other, "-o", out, "--tokens", "<start_of_turn>,,x"}, "empty token text"},
-		{[]string{"transplant", "--base", base, "--donor", base, "-o", base}, "is an input file"},
+		{[]string{"transplant", "--base", base, "--donor", base, "-o", base}, "is also an input"},
 		{[]string{"transplant", "--base", base, "-o", out}, `"donor" not set`},
 	} {
 		_, _, err := runCLI(t, tc.args...)

@@ -41,7 +41,7 @@ func TestTuneCLI(t *testing.T) {
 		t.Fatalf("summary %v", sum)
 	}
 	run("resumed", "--max-steps", "2", "--eval-tasks", "none")
-	run("resumed", "--max-steps", "4", "--eval-tasks", "none", "--resume")
+	run("resumed", "--max-steps", "4", "--eval-tasks", "none", "--resume", "--resume-extend") // more steps than the first run planned
 	a, b := tensors(t, filepath.Join(dir, "straight", "a.gguf")), tensors(t, filepath.Join(dir, "resumed", "a.gguf"))
 	if len(a) == 0 || len(a) != len(b) {
 		t.Fatalf("%d vs %d adapter tensors", len(a), len(b))
