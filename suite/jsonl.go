@@ -93,13 +93,19 @@ func snippet(b []byte) string {
 }
 
 // ReadRowsFile reads the JSONL rows of a file; errors name path and line.
+// A file with no rows is an error: every command that reads rows would
+// otherwise do nothing and succeed.
 func ReadRowsFile(path string) ([]Row, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ReadRows(f, path)
+	rows, err := ReadRows(f, path)
+	if err == nil && len(rows) == 0 {
+		return nil, fmt.Errorf("%s holds no rows (the file is empty or blank)", path)
+	}
+	return rows, err
 }
 
 // WriteRows writes rows as JSONL (one object per line, UTF-8, no HTML

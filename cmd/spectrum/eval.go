@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -137,8 +138,8 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 	f.StringSliceVar(&o.tasks, "tasks", nil, "tasks to evaluate (comma-separated; default: see above)")
 	f.StringVar(&o.rowsPath, "rows", "", "JSONL rows to evaluate instead of built-in tasks")
 	f.StringVar(&o.formatName, "format", "auto", "prompt format: auto, spectrum, colon or chat")
-	f.StringVarP(&o.out, "output", "o", "", "write the results JSON here (atomically) instead of stdout")
-	f.StringVar(&o.rowsOut, "rows-out", "", "write per-row values as JSONL")
+	f.StringVarP(&o.out, "output", "o", "", "write the results JSON here (atomically; - for stdout) and print a markdown table")
+	f.StringVar(&o.rowsOut, "rows-out", "", "write per-row values as JSONL (- for stdout)")
 	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable)")
 	f.StringSliceVar(&o.compare, "compare", nil, "more MODEL[+LORA[:SCALE]]… to evaluate side by side")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of generated rows and of sampling")
@@ -309,8 +310,20 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 			return fmt.Errorf("--variants: unknown variant %q (want description, examples or both)", v)
 		}
 	}
-	if o.n < 0 || o.nRows < 0 || o.k < 0 || o.parallel < 0 || (o.nseq < 1 && modeHas(mode, "steer")) || (o.nbatch < 1 && modeHas(mode, "steer")) {
-		return fmt.Errorf("-n, --n-rows, --k, --parallel must be ≥ 0 and --pack, --batch ≥ 1")
+	inf := math.Inf(1)
+	checks := []error{checkRange("n-rows", float64(o.nRows), 0, inf)}
+	if modeHas(mode, "steer") {
+		checks = append(checks, checkRange("k", float64(o.k), 0, inf), checkRange("pack", float64(o.nseq), 1, inf),
+			checkRange("batch", float64(o.nbatch), 1, inf), checkRange("select-max-len", float64(o.selectMaxLen), 1, inf),
+			checkRange("max-rows", float64(o.maxRows), 1, inf))
+	}
+	if modeHas(mode, "coverage") {
+		checks = append(checks, checkRange("n", float64(o.n), 1, inf), checkRange("parallel", float64(o.parallel), 0, inf))
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
 	}
 	if o.plot != "" {
 		// Checked before any model is loaded: a bad extension fails fast.
@@ -354,6 +367,12 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 	}
 	// Before any model is loaded: an evaluation must not end in an
 	// unwritable -o.
+	if o.out == "-" && o.rowsOut == "-" {
+		return fmt.Errorf("-o - and --rows-out - would both write to standard output; give one of them a file")
+	}
+	if o.plot == "-" {
+		return fmt.Errorf("--plot needs a file (its extension picks the image format)")
+	}
 	if err := outfile.CheckOutputs([]string{o.out, o.rowsOut, o.plot}, inputs); err != nil {
 		return err
 	}
@@ -373,7 +392,7 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 		reports = append(reports, r)
 	}
 	if rw != nil {
-		err := suite.WriteFileAtomic(o.rowsOut, inputs, func(w io.Writer) error {
+		err := outfile.Write(o.rowsOut, inputs, cmd.OutOrStdout(), func(w io.Writer) error {
 			enc := json.NewEncoder(w)
 			enc.SetEscapeHTML(false)
 			for _, rec := range rw.recs {
@@ -403,20 +422,23 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 		return enc.Encode(payload)
 	}
 	stdout := cmd.OutOrStdout()
-	if o.out != "" {
-		if err := suite.WriteFileAtomic(o.out, inputs, writeJSON); err != nil {
+	table := stdout // the markdown table, where stdout is not the results
+	if o.rowsOut == "-" {
+		table = cmd.ErrOrStderr()
+	}
+	switch {
+	case o.out == "-" || (o.out == "" && len(specs) == 1 && o.rowsOut != "-"):
+		bw := bufio.NewWriter(stdout)
+		if err := writeJSON(bw); err != nil {
 			return err
 		}
-		return eval.WriteMarkdown(stdout, reports)
+		return bw.Flush()
+	case o.out != "":
+		if err := outfile.Write(o.out, inputs, nil, writeJSON); err != nil {
+			return err
+		}
 	}
-	if len(specs) > 1 {
-		return eval.WriteMarkdown(stdout, reports)
-	}
-	bw := bufio.NewWriter(stdout)
-	if err := writeJSON(bw); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return eval.WriteMarkdown(table, reports)
 }
 
 func evalModel(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode string, sp modelSpec, data *evalData, rw *rowsWriter) (*eval.Report, error) {

@@ -63,14 +63,18 @@ func flagError(cmd *cobra.Command, err error) error {
 
 // checkRange refuses a value outside [lo, hi], naming the flag.
 func checkRange(flag string, v, lo, hi float64) error {
+	dash := "--"
+	if len(flag) == 1 {
+		dash = "-" // -n, as the help shows it
+	}
 	if v < lo || v > hi {
 		switch {
 		case math.IsInf(hi, 1):
-			return fmt.Errorf("--%s must be ≥ %g, got %g", flag, lo, v)
+			return fmt.Errorf("%s%s must be ≥ %g, got %g", dash, flag, lo, v)
 		case math.IsInf(lo, -1):
-			return fmt.Errorf("--%s must be ≤ %g, got %g", flag, hi, v)
+			return fmt.Errorf("%s%s must be ≤ %g, got %g", dash, flag, hi, v)
 		}
-		return fmt.Errorf("--%s must be in [%g, %g], got %g", flag, lo, hi, v)
+		return fmt.Errorf("%s%s must be in [%g, %g], got %g", dash, flag, lo, hi, v)
 	}
 	return nil
 }

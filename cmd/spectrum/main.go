@@ -51,6 +51,9 @@ func newRootCmd() (*cobra.Command, *globalOptions) {
 			if err := checkFiniteFlags(cmd); err != nil {
 				return err
 			}
+			if err := g.checkThreads(cmd); err != nil {
+				return err
+			}
 			return g.setup(cmd.ErrOrStderr())
 		},
 	}

@@ -54,7 +54,14 @@ func TestImpossibleValuesRefused(t *testing.T) {
 		{[]string{"sample", stories, "-p", "x", "--lora", "a.gguf:1e30"}, "SCALE must be a finite number in [-100, 100], got 1e30"},
 		{[]string{"eval", "steer", stories, "--lora", "a.gguf:NaN"}, "SCALE must be a finite number"},
 		{[]string{"sample", stories, "-p", "x", "--format", "bogus"}, "--format applies to prompts built from"},
-		{[]string{"sample", stories, "--rows", empty}, "--rows " + empty + " holds no rows"},
+		{[]string{"sample", stories, "--rows", empty}, empty + " holds no rows"},
+		{[]string{"suite", "show", empty}, empty + " holds no rows"},
+		{[]string{"format", stories, empty}, empty + " holds no rows"},
+		{[]string{"suite", "export", stories, empty, "--to", "tokens"}, empty + " holds no rows"},
+		{[]string{"tokenize", stories, "x", "--threads", "0"}, "--threads must be ≥ 1"},
+		{[]string{"sample", stories, "-p", "x", "-n", "0"}, "-n must be ≥ 1, got 0"},
+		{[]string{"eval", "steer", stories, "--pack", "0"}, "--pack must be ≥ 1, got 0"},
+		{[]string{"suite", "generate", "coinflip", "--description-prob", "2"}, "--description-prob must be in [0, 1], got 2"},
 		{[]string{"generate", stories, "--seed", "-1"}, `--seed: want a whole number ≥ 0, got "-1"`},
 		{append(tune, "--max-steps", "0"), "--max-steps must be ≥ 1, got 0"},
 		{append(tune, "--epochs", "0"), "--epochs must be ≥ 1, got 0"},
@@ -64,7 +71,7 @@ func TestImpossibleValuesRefused(t *testing.T) {
 		{append(tune, "--max-length", "100000"), "--max-length 100000 is more than " + stories + "'s context length (2048)"},
 		{append(tune, "--description-prob", "1.5"), "--description-prob must be in [0, 1], got 1.5"},
 		{append(tune, "--format", "bogus"), `--format must be auto, spectrum or colon, got "bogus"`},
-		{[]string{"tune", stories, "--rows", empty, "-o", out}, "--rows " + empty + " holds no rows"},
+		{[]string{"tune", stories, "--rows", empty, "-o", out}, empty + " holds no rows"},
 		{append(tune, "--resume", "--checkpoint-dir", filepath.Join(dir, "none")), "--resume: no checkpoint at " + filepath.Join(dir, "none", "checkpoint.gguf")},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -76,6 +83,11 @@ func TestImpossibleValuesRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Error("a refused tune wrote its adapter")
+	}
+	// --threads beyond the CPUs this process may use warns once.
+	_, stderr, err := runCLI(t, "tokenize", stories, "x", "--threads", "4096")
+	if err != nil || strings.Count(stderr, "--threads 4096 is more than the") != 1 {
+		t.Errorf("--threads 4096: %v, stderr %q", err, stderr)
 	}
 }
 
@@ -258,5 +270,32 @@ func TestSignalsCancel(t *testing.T) {
 	}
 	if caught() != syscall.SIGTERM || signalName(caught()) != "SIGTERM" {
 		t.Errorf("caught %v", caught())
+	}
+}
+
+// TestEvalStdout: "-" writes eval's results or per-row values to stdout.
+func TestEvalStdout(t *testing.T) {
+	stories := filepath.Join(sharedModels, "stories260K.gguf")
+	args := []string{"eval", "steer", stories, "--tasks", "negative_binomial", "--n-rows", "2", "--k", "1", "-q"}
+	out, _, err := runCLI(t, append(args, "--rows-out", "-")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, l := range lines {
+		var rec struct{ Task string }
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Task != "negative_binomial" {
+			t.Fatalf("--rows-out - line %q: %v", l, err)
+		}
+	}
+	if len(lines) != 2 {
+		t.Errorf("%d row records, want 2", len(lines))
+	}
+	out, _, err = runCLI(t, append(args, "-o", "-")...)
+	if err != nil || !json.Valid([]byte(out)) {
+		t.Fatalf("-o -: %v\n%s", err, out)
+	}
+	if _, _, err := runCLI(t, append(args, "-o", "-", "--rows-out", "-")...); err == nil || !strings.Contains(err.Error(), "would both write to standard output") {
+		t.Errorf("both to stdout: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -155,6 +156,9 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 	if err := checkSampling(o.req.Temp, o.req.TopP, o.req.MinP, o.req.TopK); err != nil {
 		return err
 	}
+	if err := cmp.Or(checkRange("n", float64(o.req.N), 1, math.Inf(1)), checkRange("max-tokens", float64(o.req.MaxTokens), 1, math.Inf(1))); err != nil {
+		return err
+	}
 	if err := o.req.Validate(); err != nil && !strings.Contains(err.Error(), "empty prompt") {
 		return err
 	}
@@ -210,9 +214,6 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 			rs, err := suite.ReadRowsFile(o.rowsPath)
 			if err != nil {
 				return err
-			}
-			if len(rs) == 0 {
-				return fmt.Errorf("--rows %s holds no rows", o.rowsPath)
 			}
 			for _, r := range rs {
 				rows = append(rows, toFormatMessages(r.Messages))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -125,6 +126,11 @@ paper states 0.8 (--description-prob 0.8). Coverage tasks give their prompt
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("description-prob") {
 				o.DescriptionProb = -1 // the task's own
+			} else if err := checkRange("description-prob", o.DescriptionProb, 0, 1); err != nil {
+				return err
+			}
+			if err := checkRange("rows", float64(o.Rows), 0, math.Inf(1)); err != nil {
+				return err
 			}
 			if o.Output != "" {
 				if err := outfile.Check(o.Output); err != nil {

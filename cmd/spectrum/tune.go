@@ -174,9 +174,6 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 		if err != nil {
 			return err
 		}
-		if len(rs) == 0 {
-			return fmt.Errorf("--rows %s holds no rows", p)
-		}
 		for _, r := range rs {
 			if suite.IsTest(r.Task) {
 				return fmt.Errorf("%s: task %s belongs to the test split; it cannot be trained on", p, r.Task)
