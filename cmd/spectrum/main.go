@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -58,12 +60,15 @@ func newRootCmd() (*cobra.Command, *globalOptions) {
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.IntVar(&g.Threads, "threads", 0, "CPU threads (default: the physical cores; 1 for models under 20M parameters)")
-	pf.Var((*gpuLayersFlag)(&g.GPULayers), "gpu-layers", "layers to offload to a GPU: a number or \"all\"")
+	pf.IntVarP(&g.Threads, "threads", "t", 0, "CPU threads (default: the physical cores this process may use; 1 for models under 20M parameters)")
+	pf.Var((*gpuLayersFlag)(&g.GPULayers), "gpu-layers", "layers to offload to a GPU: a number or \"all\" (alias -ngl, --n-gpu-layers)")
 	pf.StringVar(&g.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print only results (no progress, no logs below error)")
 	root.Flags().SortFlags = false
 	root.SetFlagErrorFunc(flagError)
+	root.Version = "(see the template)" // --version prints versionText
+	cobra.AddTemplateFunc("spectrumVersion", versionText)
+	root.SetVersionTemplate("{{spectrumVersion}}\n")
 
 	var cmds []*cobra.Command
 	for _, f := range commandFactories {
@@ -71,6 +76,7 @@ func newRootCmd() (*cobra.Command, *globalOptions) {
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
 	root.AddCommand(cmds...)
+	root.SetGlobalNormalizationFunc(normalizeFlag) // after AddCommand: it reaches every command
 	return root, g
 }
 
@@ -147,6 +153,7 @@ func (g *globalOptions) threads(nParams uint64) int {
 
 func main() {
 	root, _ := newRootCmd()
+	root.SetArgs(rewriteLlamaArgs(os.Args[1:]))
 	ctx, caught := notifySignals()
 	err := root.ExecuteContext(ctx)
 	outfile.RemoveTemps()
@@ -207,4 +214,40 @@ func (g *globalOptions) logf(format string, args ...any) {
 	if !g.Quiet {
 		log.Infof(format, args...)
 	}
+}
+
+// versionText is what --version prints: this build (module version, git
+// commit), the llama.cpp it was built from, and the compute backends.
+func versionText() string {
+	version, commit, llamaFrom := "(devel)", "unknown", "github.com/ollama/ollama (unknown version)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = " (modified)"
+				}
+			}
+		}
+		if rev != "" {
+			commit = rev[:min(12, len(rev))] + modified
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/ollama/ollama" {
+				llamaFrom = d.Path + " " + d.Version
+			}
+		}
+	}
+	var backends []string
+	for _, d := range llama.Devices() {
+		backends = append(backends, d.Name)
+	}
+	return fmt.Sprintf("spectrum %s, commit %s\nllama.cpp and ggml: from %s\nbackends: %s\nsystem: %s",
+		version, commit, llamaFrom, strings.Join(backends, ", "), llama.SystemInfo())
 }

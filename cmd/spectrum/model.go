@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -279,95 +282,234 @@ added as the model's tokenizer does and special-token texts such as
 	return cmd
 }
 
+// generateFlags are generate's flags, named as llama.cpp's llama-cli and
+// llama-completion name them where the meaning is the same.
+type generateFlags struct {
+	model, prompt, file string
+	n, nctx             int
+	sp                  llama.SamplerParams
+	seed                uint32
+	stop, lora          []string
+	kv, ctk, ctv, flash string
+	timings             bool
+}
+
 func newGenerateCmd(g *globalOptions) *cobra.Command {
-	var (
-		prompt string
-		n      int
-		sp     llama.SamplerParams
-		seed   uint32
-		nctx   int
-	)
+	o := &generateFlags{}
 	cmd := &cobra.Command{
 		Use:   "generate MODEL.gguf",
 		Short: "Generate text from a prompt (streams to stdout)",
 		Long: `generate tokenizes the prompt (BOS added as the model does, special-token
 texts parsed), then samples up to -n tokens and streams them to stdout. It
-stops early at an end-of-generation token. --temp 0 is greedy decoding.`,
+stops early at an end-of-generation token or a --stop string (-r,
+--reverse-prompt). --temp 0 is greedy decoding. Timings (prompt and
+generation tokens/s, as llama.cpp prints them) go to stderr unless --quiet.
+
+Flags follow llama.cpp's names (-m, -p, -f, -n/--n-predict, -c/--ctx-size,
+-s/--seed, -t/--threads, -ngl/--n-gpu-layers, -fa/--flash-attn, -ctk/-ctv,
+--lora, --lora-scaled FILE SCALE, --temp, --top-k, --top-p, --min-p,
+--repeat-penalty, -r/--reverse-prompt). Where our defaults differ: top-k 0,
+top-p 1 and min-p 0 (llama.cpp: 40, 0.95, 0.05) and no repeat penalty, so
+--temp alone gives the model's own distribution; -n 128 (llama.cpp: until
+the context fills).`,
 		Example: `  spectrum generate ../shared/models/stories260K.gguf -n 200 --temp 0
-  spectrum generate model.gguf -p "Once upon a time" -n 64 --temp 0.8 --seed 1`,
-		Args: cobra.ExactArgs(1),
+  spectrum generate -m model.gguf -p "Once upon a time" -n 64 --temp 0.8 -s 1
+  echo "Q: capital of France? A:" | spectrum generate model.gguf -f - -n 8 --temp 0 -r "\n"
+  spectrum generate base.gguf --lora tuned.gguf -p "..." -ngl 99`,
+		Args: modelArgs(1, "MODEL.gguf (or -m)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.checkThreads(cmd); err != nil {
-				return err
-			}
-			yieldCoresToGGML()
-			if n < 1 {
-				return fmt.Errorf("-n must be ≥ 1, got %d", n)
-			}
-			if err := checkSampling(sp.Temp, sp.TopP, sp.MinP, sp.TopK); err != nil {
-				return err
-			}
-			if nctx < 0 {
-				return fmt.Errorf("--ctx must be ≥ 0, got %d", nctx)
-			}
-			m, err := g.loadModel(args[0], false)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			toks, err := m.Tokenize(prompt, true, true)
-			if err != nil {
-				return err
-			}
-			if len(toks) == 0 {
-				if m.BOS() == llama.NoToken {
-					return fmt.Errorf("empty prompt and %s has no BOS token to start from", args[0])
-				}
-				toks = []llama.Token{m.BOS()}
-			}
-			if nctx == 0 {
-				nctx = len(toks) + n
-			}
-			// The sampler's flash-attention and KV defaults, so that greedy
-			// `sample` and `generate` compute alike.
-			ctx, err := llama.NewContext(m, llama.ContextParams{NCtx: nctx, NBatch: min(max(len(toks), 32), 2048), Threads: g.threads(m.NParams()),
-				FlashAttention: sample.DefaultFlashAttention(m), KVType: sample.DefaultKVType(m)})
-			if err != nil {
-				return err
-			}
-			defer ctx.Close()
-			sp.Seed = seed
-			s, err := llama.NewSampler(m, sp)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			w := bufio.NewWriter(cmd.OutOrStdout())
-			defer w.Flush()
-			pending := 0
-			_, err = ctx.Generate(cmd.Context(), toks, llama.GenerateParams{MaxTokens: n, Sampler: s}, func(t llama.Token) bool {
-				w.WriteString(m.TokenToPiece(t))
-				if pending++; pending%8 == 0 {
-					w.Flush()
-				}
-				return true
-			})
-			if err != nil {
-				return err
-			}
-			return w.WriteByte('\n')
+			return runGenerate(cmd, g, o, withModel(o.model, args)[0])
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&prompt, "prompt", "p", "", "prompt text (empty: start from BOS)")
-	f.IntVarP(&n, "n", "n", 128, "tokens to generate")
-	f.Float32Var(&sp.Temp, "temp", 0.8, "temperature (0: greedy)")
-	f.IntVar(&sp.TopK, "top-k", 0, "keep the k most likely tokens (0: off)")
-	f.Float32Var(&sp.TopP, "top-p", 1, "nucleus sampling mass (1: off)")
-	f.Float32Var(&sp.MinP, "min-p", 0, "drop tokens below this fraction of the top probability (0: off)")
-	f.Uint32Var(&seed, "seed", 1, "random seed")
-	f.IntVar(&nctx, "ctx", 0, "context size (0: prompt + n)")
+	addModelFlag(cmd, &o.model)
+	f.StringVarP(&o.prompt, "prompt", "p", "", "prompt text (empty: start from BOS)")
+	f.StringVarP(&o.file, "file", "f", "", "read the prompt from this file (- for stdin)")
+	f.IntVarP(&o.n, "n", "n", 128, "tokens to generate (alias --n-predict)")
+	f.Float32Var(&o.sp.Temp, "temp", 0.8, "temperature (0: greedy)")
+	f.IntVar(&o.sp.TopK, "top-k", 0, "keep the k most likely tokens (0: off; llama.cpp's default is 40)")
+	f.Float32Var(&o.sp.TopP, "top-p", 1, "nucleus sampling mass (1: off; llama.cpp's default is 0.95)")
+	f.Float32Var(&o.sp.MinP, "min-p", 0, "drop tokens below this fraction of the top probability (0: off; llama.cpp's default is 0.05)")
+	f.Float32Var(&o.sp.RepeatPenalty, "repeat-penalty", 1, "penalize tokens repeated in the last --repeat-last-n (1: off)")
+	f.IntVar(&o.sp.RepeatLastN, "repeat-last-n", 64, "window of the repeat penalty")
+	f.Uint32VarP(&o.seed, "seed", "s", 1, "random seed")
+	f.IntVarP(&o.nctx, "ctx", "c", 0, "context size (0: prompt + n; alias --ctx-size)")
+	f.StringArrayVarP(&o.stop, "stop", "r", nil, "stop when the text ends with this string (repeatable; alias --reverse-prompt)")
+	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable; --lora-scaled FILE SCALE also works)")
+	f.StringVar(&o.kv, "kv-type", "", "KV cache type: f16, f32 or q8_0 (alias -ctk/-ctv; default as sample)")
+	f.StringVar(&o.ctk, "cache-type-k", "", "llama.cpp's -ctk (K and V share one type here)")
+	f.StringVar(&o.ctv, "cache-type-v", "", "llama.cpp's -ctv (K and V share one type here)")
+	f.StringVar(&o.flash, "flash-attn", "", "flash attention: on, off or auto (-fa; default as sample)")
+	f.BoolVar(&o.timings, "timings", true, "print llama.cpp-style timings to stderr")
+	f.MarkHidden("cache-type-k")
+	f.MarkHidden("cache-type-v")
+	setAliases(cmd, map[string]string{"n-predict": "n", "ctx-size": "ctx", "reverse-prompt": "stop"})
 	return cmd
+}
+
+func runGenerate(cmd *cobra.Command, g *globalOptions, o *generateFlags, modelPath string) error {
+	yieldCoresToGGML()
+	if o.n < 1 {
+		return fmt.Errorf("-n must be ≥ 1, got %d", o.n)
+	}
+	if o.nctx < 0 {
+		return fmt.Errorf("--ctx must be ≥ 0, got %d", o.nctx)
+	}
+	if err := checkSampling(o.sp.Temp, o.sp.TopP, o.sp.MinP, o.sp.TopK); err != nil {
+		return err
+	}
+	if err := cmp.Or(checkRange("repeat-penalty", float64(o.sp.RepeatPenalty), 0, math.Inf(1)), checkRange("repeat-last-n", float64(o.sp.RepeatLastN), 0, math.Inf(1))); err != nil {
+		return err
+	}
+	kv, err := kvTypeFlags(o.kv, o.ctk, o.ctv)
+	if err != nil {
+		return err
+	}
+	if o.flash != "" && !isFlashValue(o.flash) {
+		return fmt.Errorf("--flash-attn must be on, off or auto, got %q", o.flash)
+	}
+	adapters, err := parseLoRA(o.lora)
+	if err != nil {
+		return err
+	}
+	prompt := o.prompt
+	if o.file != "" {
+		if cmd.Flags().Changed("prompt") {
+			return fmt.Errorf("give the prompt with -p or with -f, not both")
+		}
+		if prompt, err = readPrompt(o.file, cmd.InOrStdin()); err != nil {
+			return err
+		}
+	}
+	for _, s := range o.stop {
+		if s == "" {
+			return fmt.Errorf("--stop: an empty string would stop at once")
+		}
+	}
+	m, err := g.loadModel(modelPath, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	toks, err := m.Tokenize(prompt, true, true)
+	if err != nil {
+		return err
+	}
+	if len(toks) == 0 {
+		if m.BOS() == llama.NoToken {
+			return fmt.Errorf("empty prompt and %s has no BOS token to start from", modelPath)
+		}
+		toks = []llama.Token{m.BOS()}
+	}
+	nctx := o.nctx
+	if nctx == 0 {
+		nctx = len(toks) + o.n
+	}
+	// The sampler's flash-attention and KV defaults, so that greedy
+	// `sample` and `generate` compute alike.
+	cp := llama.ContextParams{NCtx: nctx, NBatch: min(max(len(toks), 32), 2048), Threads: g.threads(m.NParams()),
+		FlashAttention: cmp.Or(o.flash, sample.DefaultFlashAttention(m)), KVType: cmp.Or(kv, sample.DefaultKVType(m)), LoRA: len(adapters) > 0}
+	ctx, err := llama.NewContext(m, cp)
+	if err != nil {
+		return err
+	}
+	defer ctx.Close()
+	for _, a := range adapters {
+		ad, err := llama.LoadAdapter(m, a.Path)
+		if err != nil {
+			return err
+		}
+		defer ad.Close()
+		if err := ctx.SetAdapter(ad, a.Scale); err != nil {
+			return err
+		}
+	}
+	sp := o.sp
+	sp.Seed = o.seed
+	s, err := llama.NewSampler(m, sp)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	w := bufio.NewWriter(cmd.OutOrStdout())
+	defer w.Flush()
+	var tm llama.Timings
+	out := stopWriter{w: w, stop: o.stop}
+	_, err = ctx.Generate(cmd.Context(), toks, llama.GenerateParams{MaxTokens: o.n, Sampler: s, Timings: &tm}, func(t llama.Token) bool {
+		return out.add(m.TokenToPiece(t))
+	})
+	out.flush()
+	if err != nil {
+		return err
+	}
+	if err := w.WriteByte('\n'); err != nil {
+		return err
+	}
+	if o.timings && !g.Quiet {
+		w.Flush()
+		rate := func(n int, d time.Duration) string {
+			if d <= 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", float64(n)/d.Seconds())
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "prompt eval: %d tokens in %.2f ms (%s tokens/s)\ngeneration:  %d tokens in %.2f ms (%s tokens/s)\n",
+			tm.PromptTokens, float64(tm.Prompt.Microseconds())/1000, rate(tm.PromptTokens, tm.Prompt),
+			tm.Sampled, float64(tm.TotalGeneration.Microseconds())/1000, rate(tm.Sampled, tm.TotalGeneration))
+	}
+	return nil
+}
+
+// stopWriter streams generated text and stops at the first --stop string,
+// which is not printed: text that could be the start of a stop string is
+// held back until the next piece decides.
+type stopWriter struct {
+	w       *bufio.Writer
+	stop    []string
+	text    string
+	printed int
+	pieces  int
+}
+
+// add appends a piece and reports whether generation goes on.
+func (s *stopWriter) add(piece string) bool {
+	s.text += piece
+	for _, st := range s.stop {
+		if i := strings.Index(s.text[max(0, s.printed-len(st)):], st); i >= 0 {
+			end := max(0, s.printed-len(st)) + i
+			if end > s.printed {
+				s.w.WriteString(s.text[s.printed:end])
+			}
+			s.printed = len(s.text)
+			return false
+		}
+	}
+	hold := 0 // the longest end of the text that begins a stop string
+	for _, st := range s.stop {
+		for k := min(len(st)-1, len(s.text)-s.printed); k > hold; k-- {
+			if strings.HasSuffix(s.text, st[:k]) {
+				hold = k
+				break
+			}
+		}
+	}
+	s.w.WriteString(s.text[s.printed : len(s.text)-hold])
+	s.printed = len(s.text) - hold
+	if s.pieces++; s.pieces%8 == 0 {
+		s.w.Flush()
+	}
+	return true
+}
+
+// flush prints what was held back when generation ended without a stop.
+func (s *stopWriter) flush() {
+	for _, st := range s.stop {
+		if strings.Contains(s.text, st) {
+			return
+		}
+	}
+	s.w.WriteString(s.text[s.printed:])
+	s.printed = len(s.text)
 }
 
 func newQuantizeCmd(g *globalOptions) *cobra.Command {

@@ -20,7 +20,7 @@ type remoteOptions struct {
 func addRemoteFlags(f *pflag.FlagSet, o *remoteOptions) {
 	f.StringVar(&o.server, "server", "", "run on this OpenAI-compatible server (vLLM, llama-server, llama-cpp-python) instead of locally; MODEL.gguf then only gives the tokenizer and format")
 	f.StringVar(&o.apiKey, "api-key", "", "API key for --server (default: $"+remote.APIKeyEnv+", then $OPENAI_API_KEY)")
-	f.StringVar(&o.model, "model", "", "model name on --server (default: the only one it serves)")
+	f.StringVar(&o.model, "server-model", "", "model name on --server (default: the only one it serves)")
 	f.IntVar(&o.concurrency, "concurrency", 8, "requests in flight with --server")
 	f.IntVar(&o.retries, "retries", 5, "retries of a failed request (429, 5xx, dropped connections, cut-off replies) with --server")
 }
@@ -48,11 +48,11 @@ func (o *remoteOptions) client(ctx context.Context, g *globalOptions) (*remote.C
 		c.Retries = o.retries
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("%w (is the server running? name the model with --model if it has no /v1/models)", err)
+			return nil, fmt.Errorf("%w (is the server running? name the model with --server-model if it has no /v1/models)", err)
 		case len(ids) == 1:
 			c.Model = ids[0]
 		case len(ids) > 1:
-			return nil, fmt.Errorf("%s serves %d models (%s): choose one with --model", c.URL(), len(ids), strings.Join(ids, ", "))
+			return nil, fmt.Errorf("%s serves %d models (%s): choose one with --server-model", c.URL(), len(ids), strings.Join(ids, ", "))
 		}
 	}
 	g.logf("server: %s, model %q, %d requests in flight", c.URL(), c.Model, o.concurrency)

@@ -21,7 +21,7 @@ func runCLIContext(t *testing.T, ctx context.Context, args ...string) (stdout, s
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
-	root.SetArgs(args)
+	root.SetArgs(rewriteLlamaArgs(args))
 	log.SetOutput(&errb)
 	defer log.SetOutput(os.Stderr)
 	err = root.ExecuteContext(ctx)
