@@ -20,7 +20,7 @@ func newConvertCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "convert",
 		Short: "Convert other model formats to GGUF",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
@@ -50,7 +50,7 @@ spaces) and the same tensors, with the shared classifier written as output.weigh
 
 The output is written atomically and may not be one of the inputs.`,
 		Example: `  spectrum convert llama2c --checkpoint stories260K.bin --tokenizer tok512.bin -o stories260K.gguf`,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConvertLlama2c(cmd, o)
 		},

@@ -29,6 +29,7 @@ type evalOptions struct {
 	tasks                []string
 	rowsPath, formatName string
 	out, rowsOut, plot   string
+	model                string
 	lora, compare        []string
 	seed                 uint64
 	nRows                int
@@ -122,11 +123,12 @@ func newEvalCmd(g *globalOptions) *cobra.Command {
 				"dist":     "  spectrum eval dist model.gguf --tasks urn --lora tuned.gguf --complete",
 				"all":      "  spectrum eval all base.gguf --compare base.gguf+tuned.gguf -o results.json",
 			}[mode],
-			Args: cobra.ExactArgs(1),
+			Args: modelArgs(1, "MODEL.gguf (or -m)"),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return runEval(cmd, g, o, mode, args[0])
+				return runEval(cmd, g, o, mode, withModel(o.model, args)[0])
 			},
 		}
+		addModelFlag(sub, &o.model)
 		addEvalFlags(sub, o, mode)
 		cmd.AddCommand(sub)
 	}
@@ -142,7 +144,7 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 	f.StringVar(&o.rowsOut, "rows-out", "", "write per-row values as JSONL (- for stdout)")
 	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable)")
 	f.StringSliceVar(&o.compare, "compare", nil, "more MODEL[+LORA[:SCALE]]… to evaluate side by side")
-	f.Uint64Var(&o.seed, "seed", 0, "seed of generated rows and of sampling")
+	f.Uint64VarP(&o.seed, "seed", "s", 0, "seed of generated rows and of sampling")
 	f.IntVar(&o.nRows, "n-rows", 0, "rows generated per built-in task (0: the task's default)")
 	f.StringVar(&o.plot, "plot", "", "draw loss/all_acc vs number of in-context examples (.png, .svg or .pdf, by extension)")
 	if mode == "steer" || mode == "all" {

@@ -18,6 +18,7 @@ import (
 func init() { register(newFormatCmd) }
 
 type formatOptions struct {
+	model        string
 	Format       string
 	Family       string
 	ChatTemplate string
@@ -52,12 +53,14 @@ unlabelled). With --json one JSON object is written per row.`,
   spectrum format model.gguf --format colon --tokens rows.jsonl
   spectrum format model.gguf --format chat --json --tokens rows.jsonl | jq .segments
   spectrum format model.gguf --prompt rows.jsonl      # append the generation prompt`,
-		Args: cobra.ExactArgs(2),
+		Args: modelArgs(2, "MODEL.gguf (or -m) and ROWS.jsonl"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = withModel(o.model, args)
 			return runFormat(cmd, g, o, args[0], args[1])
 		},
 	}
 	f := cmd.Flags()
+	addModelFlag(cmd, &o.model)
 	f.StringVar(&o.Format, "format", format.NameAuto, "prompt format: "+strings.Join(format.Names(), ", "))
 	f.StringVar(&o.Family, "family", "", "model family (gemma3, chatml, llama3, phi3); default: detected from the GGUF")
 	f.StringVar(&o.ChatTemplate, "chat-template", "", "chat template for --format chat: a llama.cpp built-in name (gemma, chatml, llama3, phi3) or a template text; default: the model's")

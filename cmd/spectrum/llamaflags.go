@@ -152,3 +152,11 @@ func kvTypeFlags(kv, k, v string) (string, error) {
 	}
 	return kv, nil
 }
+
+// noArgs is cobra.NoArgs with the usage line in the error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError(cmd, fmt.Sprintf("%s takes no arguments, got %q", cmd.CommandPath(), args))
+	}
+	return nil
+}

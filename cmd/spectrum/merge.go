@@ -54,7 +54,7 @@ modified.`,
 
   # two adapters, keeping the base's own quantization
   spectrum merge base-q4_k_m.gguf --lora a.gguf --lora b.gguf:0.3 -o merged-q4_k_m.gguf --type same`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1, "BASE.gguf"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMerge(cmd, g, args[0], o)
 		},

@@ -76,6 +76,7 @@ type modelInfoJSON struct {
 
 func newInfoCmd(g *globalOptions) *cobra.Command {
 	var asJSON, load bool
+	var model string
 	cmd := &cobra.Command{
 		Use:   "info MODEL.gguf",
 		Short: "Show what a GGUF model is (architecture, size, tokenizer, chat family)",
@@ -84,8 +85,9 @@ loaded) and prints a summary; --load also loads it with llama.cpp and reports
 its own description and where the layers live.`,
 		Example: `  spectrum info ../shared/models/stories260K.gguf
   spectrum info --json model.gguf | jq .family`,
-		Args: cobra.ExactArgs(1),
+		Args: modelArgs(1, "MODEL.gguf (or -m)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = withModel(model, args)
 			in, err := models.ReadInfo(args[0])
 			if err != nil {
 				return err
@@ -114,6 +116,7 @@ its own description and where the layers live.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	cmd.Flags().BoolVar(&load, "load", false, "also load the model with llama.cpp")
+	addModelFlag(cmd, &model)
 	return cmd
 }
 
@@ -243,6 +246,7 @@ func humanBytes(n uint64) string {
 
 func newTokenizeCmd(g *globalOptions) *cobra.Command {
 	var noSpecial, asJSON bool
+	var model string
 	cmd := &cobra.Command{
 		Use:   "tokenize MODEL.gguf TEXT",
 		Short: "Show the tokens of a text (ids and pieces)",
@@ -251,8 +255,9 @@ added as the model's tokenizer does and special-token texts such as
 <|im_start|> become their ids; --no-special turns both off.`,
 		Example: `  spectrum tokenize ../shared/models/stories260K.gguf "Once upon a time"
   spectrum tokenize --json model.gguf "<|im_start|>user"`,
-		Args: cobra.ExactArgs(2),
+		Args: modelArgs(2, "MODEL.gguf (or -m) and TEXT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = withModel(model, args)
 			m, err := g.loadModel(args[0], true)
 			if err != nil {
 				return err
@@ -279,6 +284,7 @@ added as the model's tokenizer does and special-token texts such as
 	}
 	cmd.Flags().BoolVar(&noSpecial, "no-special", false, "add no BOS and treat special-token texts as plain text")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"ids": […], "pieces": […]}`)
+	addModelFlag(cmd, &model)
 	return cmd
 }
 
@@ -523,7 +529,7 @@ Matrix rows must be multiples of the type's block size (32 for q8_0/q4_0, 256
 for k-quants).`,
 		Example: `  spectrum quantize model-f32.gguf model-q8_0.gguf q8_0
   spectrum quantize model-f16.gguf model-q4_k_m.gguf q4_k_m`,
-		Args: cobra.ExactArgs(3),
+		Args: exactArgs(3, "IN.gguf OUT.gguf TYPE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.checkThreads(cmd); err != nil {
 				return err
@@ -557,7 +563,7 @@ loaded at run time from $SPECTRUM_BACKEND_PATH or <dir of the executable>/lib
 and <dir of the executable>/../lib (see make cuda).`,
 		Example: `  spectrum devices
   SPECTRUM_BACKEND_PATH=/opt/spectrum/lib spectrum devices --json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			devs := llama.Devices()
 			if asJSON {

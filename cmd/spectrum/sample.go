@@ -74,7 +74,8 @@ type sampleOptions struct {
 	kv                                            string
 	unified                                       bool
 	flash                                         string
-	out                                           string
+	out, model, file, ctk, ctv                    string
+	stop                                          []string
 	remote                                        remoteOptions
 }
 
@@ -113,30 +114,37 @@ from ours, so remote and local draws differ (their distributions agree).`,
   spectrum sample ../shared/models/stories260K.gguf -p "Once upon a time" -n 8 --max-tokens 24
   spectrum suite generate coinflip --rows 5 -o rows.jsonl && spectrum sample model.gguf --rows rows.jsonl -n 50 --jsonl
   spectrum sample model.gguf --rows rows.jsonl -n 100 --server http://gpu-box:8000 --concurrency 32 -o samples.jsonl`,
-		Args: cobra.ExactArgs(1),
+		Args: modelArgs(1, "MODEL.gguf (or -m)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runSample(cmd, g, o, args[0])
+			return runSample(cmd, g, o, withModel(o.model, args)[0])
 		},
 	}
 	f := cmd.Flags()
+	addModelFlag(cmd, &o.model)
 	f.StringVar(&o.formatName, "format", "auto", "prompt format: auto, spectrum, colon or chat")
 	f.StringVar(&o.description, "description", "", "description of the distribution to sample from")
 	f.StringArrayVarP(&o.examples, "example", "e", nil, "an example output (repeatable)")
 	f.StringVar(&o.input, "input", "", "input to condition the next output on")
 	f.StringVarP(&o.raw, "prompt", "p", "", "raw prompt text instead of formatted messages")
+	f.StringVarP(&o.file, "file", "f", "", "read the raw prompt from this file (- for stdin)")
+	f.StringArrayVarP(&o.stop, "stop", "r", nil, "also stop at this string (repeatable; alias --reverse-prompt)")
 	f.StringVar(&o.rowsPath, "rows", "", "JSONL rows: sample the next output of each row")
 	f.IntVarP(&o.req.N, "n", "n", 100, "completions per prompt")
-	f.IntVar(&o.req.MaxTokens, "max-tokens", 32, "new tokens per completion")
+	f.IntVar(&o.req.MaxTokens, "max-tokens", 32, "new tokens per completion (alias --n-predict)")
 	f.Float32Var(&o.req.Temp, "temp", 1, "temperature (0: greedy)")
 	f.Float32Var(&o.req.TopP, "top-p", 1, "nucleus sampling mass (1: off)")
 	f.IntVar(&o.req.TopK, "top-k", 0, "keep the k most likely tokens (0: off)")
 	f.Float32Var(&o.req.MinP, "min-p", 0, "drop tokens below this fraction of the top probability (0: off)")
-	f.Uint64Var(&o.req.Seed, "seed", 0, "random seed")
+	f.Uint64VarP(&o.req.Seed, "seed", "s", 0, "random seed")
 	f.IntVar(&o.parallel, "parallel", 0, "completions decoded together (0: min(n, 32))")
 	f.BoolVar(&o.req.FirstLine, "first-line", false, "keep only the stripped first line of each completion")
 	f.BoolVar(&o.req.LogProbs, "logprobs", false, "report each completion's summed log-probability")
 	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable)")
-	f.StringVar(&o.kv, "kv-type", "", "KV cache type: f16, f32 or q8_0 (default: f32 under 20M parameters, else f16)")
+	f.StringVar(&o.kv, "kv-type", "", "KV cache type: f16, f32 or q8_0 (default: f32 under 20M parameters, else f16; alias -ctk/-ctv)")
+	f.StringVar(&o.ctk, "cache-type-k", "", "llama.cpp's -ctk (K and V share one type here)")
+	f.StringVar(&o.ctv, "cache-type-v", "", "llama.cpp's -ctv (K and V share one type here)")
+	f.MarkHidden("cache-type-k")
+	f.MarkHidden("cache-type-v")
 	f.StringVar(&o.flash, "flash-attn", "", "llama.cpp flash attention: off, on or auto (default: chosen by model, see README)")
 	f.BoolVar(&o.unified, "unified-kv", false, "share one KV buffer between slots (less memory; slower with many slots)")
 	f.BoolVar(&o.jsonl, "jsonl", false, "write JSONL records")
@@ -144,7 +152,8 @@ from ours, so remote and local draws differ (their distributions agree).`,
 	f.StringVarP(&o.out, "output", "o", "", "append JSONL records to this file and resume from it")
 	addRemoteFlags(f, &o.remote)
 	cmd.MarkFlagsMutuallyExclusive("jsonl", "count")
-	cmd.MarkFlagsMutuallyExclusive("prompt", "rows")
+	cmd.MarkFlagsMutuallyExclusive("prompt", "rows", "file")
+	setAliases(cmd, map[string]string{"n-predict": "max-tokens", "reverse-prompt": "stop"})
 	return cmd
 }
 
@@ -169,6 +178,22 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 	if err != nil {
 		return err
 	}
+	if o.kv, err = kvTypeFlags(o.kv, o.ctk, o.ctv); err != nil {
+		return err
+	}
+	if o.file != "" {
+		if o.raw, err = readPrompt(o.file, cmd.InOrStdin()); err != nil {
+			return err
+		}
+		if o.raw == "" {
+			return fmt.Errorf("--file %s: the prompt is empty", o.file)
+		}
+	}
+	for _, s := range o.stop {
+		if s == "" {
+			return fmt.Errorf("--stop: an empty string would stop at once")
+		}
+	}
 	remoteRun := o.remote.enabled()
 	if remoteRun {
 		switch {
@@ -191,6 +216,7 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 	var jobs []promptJob
 	var stop []string
 	var stopToks []llama.Token
+	stop = append(stop, o.stop...)
 	if o.raw != "" && cmd.Flags().Changed("format") {
 		return fmt.Errorf("--format applies to prompts built from --description/--example/--input or --rows; -p is sent as it is")
 	}

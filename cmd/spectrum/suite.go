@@ -39,7 +39,7 @@ train/test split are known; import builds rows from their public source files
   spectrum suite show train.jsonl
   spectrum suite import ratings.csv --group-by rater --input item --output label -o rows.jsonl
   spectrum suite import --recipe mmlu test-00000-of-00001.parquet -o mmlu.jsonl`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newSuiteListCmd(g), newSuiteGenerateCmd(g), newSuiteShowCmd(g), newSuiteImportCmd(g), newSuiteRecipesCmd(g), newSuiteExportCmd(g))
@@ -60,7 +60,7 @@ from its public source file).`,
 		Example: `  spectrum suite list
   spectrum suite list --offline
   spectrum suite list --kind coverage`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch suite.Kind(kind) {
 			case "", suite.KindICL, suite.KindCoverage, suite.KindDistributional:
@@ -213,7 +213,7 @@ input is an error naming the file and line.`,
 		Example: `  spectrum suite show rows.jsonl
   spectrum suite show --limit 3 --max-messages 0 rows.jsonl     # all messages of 3 rows
   spectrum suite generate flight --rows 1 -o f.jsonl && spectrum suite show f.jsonl`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1, "ROWS.jsonl"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Limit < 0 || o.MaxMessages < 0 {
 				return fmt.Errorf("--limit and --max-messages must be ≥ 0")

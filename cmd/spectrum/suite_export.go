@@ -18,6 +18,7 @@ import (
 )
 
 type suiteExportOptions struct {
+	model              string
 	To, Format, Family string
 	MaxLength          int
 	Out                string
@@ -48,12 +49,14 @@ Only the model's vocabulary is loaded. Every record carries "task".`,
   spectrum suite export gemma-3-1b.gguf rows.jsonl --to axolotl -o axolotl.jsonl
   spectrum suite export model.gguf rows.jsonl --to trl -o trl.jsonl
   spectrum suite export model.gguf rows.jsonl --to tokens --max-length 1024 -o tokens.jsonl`,
-		Args: cobra.ExactArgs(2),
+		Args: modelArgs(2, "MODEL.gguf (or -m) and ROWS.jsonl"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = withModel(o.model, args)
 			return runSuiteExport(cmd, g, o, args[0], args[1])
 		},
 	}
 	f := cmd.Flags()
+	addModelFlag(cmd, &o.model)
 	f.StringVar(&o.To, "to", format.ExportAxolotl, "layout: "+strings.Join(format.ExportLayouts(), ", "))
 	f.StringVar(&o.Format, "format", format.NameAuto, "prompt format: auto, spectrum or colon")
 	f.StringVar(&o.Family, "family", "", "model family (gemma3, chatml, llama3, phi3); default: detected from the GGUF")

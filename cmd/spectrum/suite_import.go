@@ -251,7 +251,7 @@ its split, the source file it expects and the columns it reads. Download the fil
 yourself (nothing is fetched by this toolkit), then run
   spectrum suite import --recipe TASK FILE -o rows.jsonl`,
 		Example: `  spectrum suite recipes`,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TASK\tSPLIT\tSOURCE\tCOLUMNS")

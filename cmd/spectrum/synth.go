@@ -28,7 +28,7 @@ that speed and memory can be measured without downloading weights. Presets: ` + 
 with llama.cpp (q8_0, q4_k_m, …). Its output is noise: never use it for quality.`,
 		Example: `  spectrum synth 135M --type q8_0 -o smol135m-q8_0.gguf
   spectrum synth tiny --arch gemma3 --family gemma3 -o tiny-gemma.gguf`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1, "a PRESET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := synth.Preset(args[0])
 			if err != nil {

@@ -52,7 +52,7 @@ A new file is written atomically; the inputs are never modified.`,
 
   # name the tokens explicitly
   spectrum transplant --base Qwen3-0.6B-Base.gguf --donor Qwen3-0.6B.gguf --tokens '<|im_start|>,<|im_end|>' -o base-turns.gguf`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTransplant(cmd, g, o)
 		},

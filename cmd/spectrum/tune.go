@@ -29,6 +29,7 @@ func init() { register(newTuneCmd) }
 type tuneFlags struct {
 	tasks, rowsFiles, evalTasks []string
 	formatName, targets, out    string
+	model                       string
 	schedule, ckptDir           string
 	rowsPerTask, evalRows       int
 	maxLength, rank             int
@@ -74,10 +75,11 @@ metadata, and loads in llama.cpp (--lora).`,
       --max-length 256 --rank 8 --lr 1e-3 --eval-tasks negative_binomial -o adapter.gguf
   spectrum tune base.gguf --tasks builtin-train --rows mine.jsonl --max-steps 500 \
       --checkpoint-dir run1 -o adapter.gguf          # later: the same command with --resume`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runTune(cmd, g, o, args[0]) },
+		Args: modelArgs(1, "BASE.gguf (or -m)"),
+		RunE: func(cmd *cobra.Command, args []string) error { return runTune(cmd, g, o, withModel(o.model, args)[0]) },
 	}
 	f := cmd.Flags()
+	addModelFlag(cmd, &o.model)
 	f.StringSliceVar(&o.tasks, "tasks", nil, "training tasks: builtin-train or TASK,… (default builtin-train unless --rows)")
 	f.StringArrayVar(&o.rowsFiles, "rows", nil, "training rows JSONL (repeatable)")
 	f.IntVar(&o.rowsPerTask, "rows-per-task", 0, "rows generated per built-in task (0: the task's default)")
@@ -104,7 +106,7 @@ metadata, and loads in llama.cpp (--lora).`,
 	f.Float64Var(&o.ckptMinutes, "checkpoint-minutes", 10, "also save a checkpoint when this many minutes passed since the last (0: off)")
 	f.BoolVar(&o.resume, "resume", false, "continue from the checkpoint in --checkpoint-dir (the same run: settings are checked)")
 	f.BoolVar(&o.resumeExtend, "resume-extend", false, "with --resume: allow other --max-steps/--epochs than the checkpoint's run (the schedule follows the new total)")
-	f.Int64Var(&o.seed, "seed", 42, "seed for rows, order and initialisation")
+	f.Int64VarP(&o.seed, "seed", "s", 42, "seed for rows, order and initialisation")
 	f.StringVar(&o.device, "device", "auto", "where training runs: auto (a GPU if a backend is loaded), cpu, cuda, or a device name")
 	f.BoolVar(&o.checkpointing, "recompute", false, "recompute activations layer by layer in the backward pass (less memory, ~1 more forward of compute)")
 	f.StringVar(&o.dequant, "dequant-backward", "auto", "backward pass through F32 copies of the frozen matrices: auto, on or off (auto: on when they fit, see README)")
