@@ -100,11 +100,11 @@ func SupportsGPUOffload() bool {
 
 // Device is a compute device ggml can run on.
 type Device struct {
-	Name        string
-	Description string
-	Type        string // "cpu", "gpu", "igpu" or "accel"
-	MemoryFree  uint64 // bytes
-	MemoryTotal uint64 // bytes
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Type        string `json:"type"`         // "cpu", "gpu", "igpu" or "accel"
+	MemoryFree  uint64 `json:"memory_free"`  // bytes
+	MemoryTotal uint64 `json:"memory_total"` // bytes
 }
 
 // Devices lists the devices of every registered backend.

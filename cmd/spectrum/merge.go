@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spectrumkit/spectrum/internal/outfile"
+	"github.com/spectrumkit/spectrum/internal/progress"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
 )
@@ -119,13 +120,17 @@ func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOpt
 	}
 
 	start := time.Now()
-	last := time.Now()
+	var bar *progress.Bar
 	opts := models.MergeOptions{Adapters: ads, Type: models.TypeF32, Dequantize: true, Context: cmd.Context(),
 		Progress: func(done, total int, name string) {
 			log.Debug("wrote tensor", "tensor", name)
-			if time.Since(last) > 2*time.Second || done == total {
-				g.logf("merging: %d/%d tensors", done, total)
-				last = time.Now()
+			if bar == nil {
+				bar = progress.New(cmd.ErrOrStderr(), total, "merging", "tensors", g.Quiet)
+			}
+			bar.Set(done, name)
+			if done == total {
+				bar.Finish()
+				bar = nil
 			}
 		}}
 	report := func(res *models.MergeResult) {
@@ -159,7 +164,8 @@ func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOpt
 			return err
 		}
 		report(res)
-		g.logf("quantizing to %s", typ)
+		end := progress.Phase(cmd.ErrOrStderr(), "quantizing to "+typ, g.Quiet)
+		defer end()
 		// The intermediate file keeps the base's quantized tensors with
 		// --type same: requantizing them is what llama.cpp copies unchanged.
 		qp := llama.QuantizeParams{Threads: g.threads(info.Params), Pure: o.Pure, AllowRequantize: true}

@@ -3,12 +3,17 @@ package main
 import (
 	"bufio"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spectrumkit/spectrum/internal/outfile"
+	"github.com/spectrumkit/spectrum/internal/progress"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
 	"github.com/spectrumkit/spectrum/sample"
@@ -75,21 +81,49 @@ type modelInfoJSON struct {
 }
 
 func newInfoCmd(g *globalOptions) *cobra.Command {
-	var asJSON, load bool
-	var model string
+	var asJSON, load, template bool
+	var model, base string
 	cmd := &cobra.Command{
-		Use:   "info MODEL.gguf",
-		Short: "Show what a GGUF model is (architecture, size, tokenizer, chat family)",
+		Use:   "info MODEL.gguf|ADAPTER.gguf",
+		Short: "Show what a GGUF file is: a model (architecture, size, tokenizer, chat family) or a LoRA adapter",
 		Long: `info reads a GGUF file's metadata and tensor table in pure Go (no weights are
 loaded) and prints a summary; --load also loads it with llama.cpp and reports
-its own description and where the layers live.`,
+its own description and where the layers live; --template prints the model's
+chat template as it is.
+
+On a LoRA adapter it says so and lists its targets, rank, alpha, base
+architecture and the spectrum.* record that tune writes into every adapter
+(base model and its sha256, format, tasks, hyper-parameters, steps);
+--base BASE.gguf checks that the adapter fits that base as llama.cpp will
+(architecture, every adapted tensor and its shape) and whether it is the
+very file it was trained on (sha256).`,
 		Example: `  spectrum info ../shared/models/stories260K.gguf
-  spectrum info --json model.gguf | jq .family`,
+  spectrum info --json model.gguf | jq .family
+  spectrum info --template SmolLM2-135M-Instruct.Q4_1.gguf
+  spectrum info adapter.gguf --base base.gguf`,
 		Args: modelArgs(1, "MODEL.gguf (or -m)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = withModel(model, args)
-			in, err := models.ReadInfo(args[0])
+			f, err := models.Open(args[0])
 			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if models.IsAdapter(f) {
+				if template || load {
+					return fmt.Errorf("%s is a LoRA adapter: --template and --load apply to models", args[0])
+				}
+				return adapterInfo(cmd.OutOrStdout(), f, base, asJSON)
+			}
+			if base != "" {
+				return fmt.Errorf("--base checks an adapter against its base; %s is a model", args[0])
+			}
+			in := models.InfoOf(f)
+			if template {
+				if in.ChatTemplate == "" {
+					return fmt.Errorf("%s has no chat template (tokenizer.chat_template): a base model; chat needs one, generate and sample do not", args[0])
+				}
+				_, err := io.WriteString(cmd.OutOrStdout(), strings.TrimSuffix(in.ChatTemplate, "\n")+"\n")
 				return err
 			}
 			out := infoJSON(in)
@@ -107,17 +141,129 @@ its own description and where the layers live.`,
 				}
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return writeJSON(cmd.OutOrStdout(), out)
 			}
 			return printInfo(cmd.OutOrStdout(), out)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	cmd.Flags().BoolVar(&load, "load", false, "also load the model with llama.cpp")
+	cmd.Flags().BoolVar(&template, "template", false, "print the chat template as it is")
+	cmd.Flags().StringVar(&base, "base", "", "with an adapter: check it against this base model")
 	addModelFlag(cmd, &model)
 	return cmd
+}
+
+// writeJSON writes v as indented JSON without HTML escaping (chat templates
+// and token pieces keep their < and >).
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// adapterCheck is the result of info --base.
+type adapterCheck struct {
+	Base       string `json:"base"`
+	Fits       bool   `json:"fits"`
+	Error      string `json:"error,omitempty"`
+	SHA256     string `json:"sha256"`
+	SameSHA256 *bool  `json:"same_sha256,omitempty"` // nil: the adapter records no base sha256
+}
+
+// adapterInfo prints what an adapter is and, with base, whether it fits.
+func adapterInfo(w io.Writer, f *models.File, base string, asJSON bool) error {
+	a, err := models.DescribeAdapter(f)
+	if err != nil {
+		return err
+	}
+	var check *adapterCheck
+	if base != "" {
+		bf, err := models.Open(base)
+		if err != nil {
+			return err
+		}
+		defer bf.Close()
+		check = &adapterCheck{Base: base, Fits: true}
+		if _, err := models.InspectLoRA(bf, f); err != nil {
+			check.Fits, check.Error = false, err.Error()
+		}
+		if check.SHA256, err = fileSHA256(base); err != nil {
+			return err
+		}
+		if want, ok := a.Provenance["base.sha256"]; ok {
+			same := want == check.SHA256
+			check.SameSHA256 = &same
+		}
+	}
+	if asJSON {
+		return writeJSON(w, struct {
+			Type string `json:"type"`
+			*models.AdapterInfo
+			BaseCheck *adapterCheck `json:"base_check,omitempty"`
+		}{"adapter", a, check})
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
+	row("path", a.Path)
+	row("type", "LoRA adapter ("+a.AdapterType+"): load it with --lora, fold it in with merge")
+	row("base architecture", a.Architecture)
+	row("targets", strings.Join(a.Targets, " "))
+	row("layers", a.Layers)
+	ranks := make([]string, len(a.Ranks))
+	for i, r := range a.Ranks {
+		ranks[i] = strconv.Itoa(r)
+	}
+	row("rank", strings.Join(ranks, ", "))
+	row("alpha", a.Alpha)
+	row("parameters", humanCount(a.Params))
+	keys := slices.Sorted(maps.Keys(a.Provenance))
+	if len(keys) == 0 {
+		row("provenance", "none (not written by spectrum tune)")
+	}
+	for _, k := range keys {
+		row("spectrum."+k, a.Provenance[k])
+	}
+	if check != nil {
+		switch {
+		case !check.Fits:
+			row("base check", "does NOT fit "+base+": "+check.Error)
+		default:
+			row("base check", "fits "+base+" (architecture, tensors, shapes)")
+		}
+		switch {
+		case check.SameSHA256 == nil:
+			row("base sha256", check.SHA256+" (the adapter records none)")
+		case *check.SameSHA256:
+			row("base sha256", check.SHA256+" (the file it was trained on)")
+		case check.Fits:
+			row("base sha256", check.SHA256+" (trained on "+a.Provenance["base.sha256"]+": another file of this model?)")
+		default:
+			row("base sha256", check.SHA256+" (trained on "+a.Provenance["base.sha256"]+")")
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if check != nil && !check.Fits {
+		return fmt.Errorf("%s does not fit %s", a.Path, base)
+	}
+	return nil
+}
+
+// fileSHA256 hashes a file.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func gpuLayersText(req, nLayer int) string {
@@ -274,7 +420,9 @@ added as the model's tokenizer does and special-token texts such as
 				for i, id := range ids {
 					pieces[i] = m.TokenToPiece(id)
 				}
-				return json.NewEncoder(w).Encode(map[string]any{"ids": ids, "pieces": pieces})
+				enc := json.NewEncoder(w)
+				enc.SetEscapeHTML(false)
+				return enc.Encode(map[string]any{"ids": ids, "pieces": pieces})
 			}
 			for _, id := range ids {
 				fmt.Fprintf(w, "%6d  %q\n", id, m.TokenToPiece(id))
@@ -537,7 +685,10 @@ for k-quants).`,
 			if err := outfile.Check(args[1], args[0]); err != nil {
 				return err
 			}
-			if err := llama.QuantizeContext(cmd.Context(), args[0], args[1], args[2], llama.QuantizeParams{Threads: g.Threads, Pure: pure, AllowRequantize: requant}); err != nil {
+			end := progress.Phase(cmd.ErrOrStderr(), "quantizing to "+strings.ToLower(args[2]), g.Quiet)
+			err := llama.QuantizeContext(cmd.Context(), args[0], args[1], args[2], llama.QuantizeParams{Threads: g.Threads, Pure: pure, AllowRequantize: requant})
+			end()
+			if err != nil {
 				return err
 			}
 			st, err := os.Stat(args[1])
@@ -567,7 +718,7 @@ and <dir of the executable>/../lib (see make cuda).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			devs := llama.Devices()
 			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(devs)
+				return writeJSON(cmd.OutOrStdout(), devs)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tTYPE\tMEMORY\tDESCRIPTION")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strings"
@@ -210,7 +211,7 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 	for _, p := range o.rowsFiles {
 		taskNames = append(taskNames, "rows:"+p)
 	}
-	evaluate, err := steerEvaluator(g, m, f, o)
+	evaluate, err := steerEvaluator(g, m, f, o, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -352,7 +353,7 @@ func fileExists(p string) bool {
 // eval tasks' rows are generated once (a seed apart from training) and
 // scored by llama.cpp with each adapter; metrics are the means over tasks of
 // loss_geq_1 and all_acc_geq_1, plus per-task values.
-func steerEvaluator(g *globalOptions, m *llama.Model, f format.Format, o *tuneFlags) (func(context.Context, string) (map[string]float64, error), error) {
+func steerEvaluator(g *globalOptions, m *llama.Model, f format.Format, o *tuneFlags, stderr io.Writer) (func(context.Context, string) (map[string]float64, error), error) {
 	if len(o.evalTasks) == 0 || (len(o.evalTasks) == 1 && (o.evalTasks[0] == "none" || o.evalTasks[0] == "")) {
 		return nil, nil
 	}
@@ -373,6 +374,11 @@ func steerEvaluator(g *globalOptions, m *llama.Model, f format.Format, o *tuneFl
 		prepared = append(prepared, st)
 	}
 	return func(ctx context.Context, adapter string) (map[string]float64, error) {
+		if progress.IsTerminal(stderr) {
+			fmt.Fprintln(stderr) // below the training bar
+		}
+		end := progress.Phase(stderr, fmt.Sprintf("held-out evaluation (%d tasks)", len(prepared)), g.Quiet)
+		defer end()
 		s, err := eval.NewScorer(m, eval.ScorerOptions{Threads: g.threads(m.NParams()), Adapters: []sample.AdapterSpec{{Path: adapter, Scale: 1}}})
 		if err != nil {
 			return nil, err

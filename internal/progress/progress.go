@@ -1,21 +1,50 @@
-// Package progress draws the progress line long-running commands show on
-// stderr (done/total, rate, ETA, and a free-form detail such as tokens/s),
-// built on github.com/schollz/progressbar so that terminals, pipes and CI
-// logs all get sensible output.
+// Package progress draws the progress that long-running commands show on
+// stderr: done/total, ETA and a free-form detail such as tokens/s.
+//
+// On a terminal it is a bar redrawn in place (github.com/schollz/progressbar);
+// anywhere else (a log file, a pipe, CI) it is a plain line every Interval,
+// with no carriage returns, so a redirected log stays readable. No rate or
+// ETA is shown before one was measured: the first plain line comes after
+// Interval, and the bar shows only the caller's detail, which callers fill
+// with their own measured rates.
 package progress
 
 import (
 	"fmt"
 	"io"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 )
 
-// Bar is a progress line; a nil *Bar is valid and draws nothing.
+// Interval is the time between two plain progress lines.
+var Interval = 5 * time.Second
+
+// Bar is a progress display; a nil *Bar is valid and draws nothing.
 type Bar struct {
-	pb *progressbar.ProgressBar
-	w  io.Writer
+	w     io.Writer
+	pb    *progressbar.ProgressBar // on a terminal
+	desc  string
+	unit  string
+	total int
+	start time.Time
+
+	mu     sync.Mutex
+	last   time.Time
+	done   int
+	detail string
+}
+
+// IsTerminal reports whether w is a terminal (a character device).
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && fi.Mode()&os.ModeDevice != 0
 }
 
 // New returns a bar counting to total units named unit (e.g. "completions")
@@ -24,18 +53,21 @@ func New(w io.Writer, total int, desc, unit string, quiet bool) *Bar {
 	if quiet || w == nil {
 		return nil
 	}
-	return &Bar{w: w, pb: progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionSetItsString(unit),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetWidth(20),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionShowDescriptionAtLineEnd(),
-		progressbar.OptionOnCompletion(func() { io.WriteString(w, "\n") }),
-	)}
+	b := &Bar{w: w, desc: desc, unit: unit, total: total, start: time.Now()}
+	b.last = b.start
+	if IsTerminal(w) {
+		b.pb = progressbar.NewOptions(total,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription(desc),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetWidth(20),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionOnCompletion(func() { io.WriteString(w, "\n") }),
+		)
+	}
+	return b
 }
 
 // Set moves the bar to done units and replaces the detail text.
@@ -43,16 +75,53 @@ func (b *Bar) Set(done int, detail string) {
 	if b == nil {
 		return
 	}
-	b.pb.Describe(detail)
-	b.pb.Set(done)
+	if b.pb != nil {
+		b.pb.Describe(b.desc + "  " + detail)
+		b.pb.Set(done)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done, b.detail = done, detail
+	if now := time.Now(); now.Sub(b.last) >= Interval {
+		b.last = now
+		b.line("")
+	}
 }
 
-// Finish completes the bar.
+// line writes one plain progress line (the caller holds mu).
+func (b *Bar) line(state string) {
+	el := time.Since(b.start)
+	s := fmt.Sprintf("%s: %d/%d %s", b.desc, b.done, b.total, b.unit)
+	if b.total > 0 {
+		s += fmt.Sprintf(" (%.0f%%)", 100*float64(b.done)/float64(b.total))
+	}
+	s += fmt.Sprintf(", %s", el.Round(time.Second))
+	if state == "" && b.done > 0 && b.done < b.total {
+		eta := time.Duration(float64(el) * float64(b.total-b.done) / float64(b.done))
+		s += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
+	}
+	if state != "" {
+		s += ", " + state
+	}
+	if b.detail != "" {
+		s += "; " + b.detail
+	}
+	fmt.Fprintln(b.w, s)
+}
+
+// Finish completes the bar (a plain display writes its last line).
 func (b *Bar) Finish() {
 	if b == nil {
 		return
 	}
-	b.pb.Finish()
+	if b.pb != nil {
+		b.pb.Finish()
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.line("done")
 }
 
 // Stop ends the bar where it is, without filling it, and writes msg on the
@@ -61,6 +130,64 @@ func (b *Bar) Stop(msg string) {
 	if b == nil {
 		return
 	}
-	b.pb.Exit()
-	fmt.Fprintf(b.w, "\n%s\n", msg)
+	if b.pb != nil {
+		b.pb.Exit()
+		fmt.Fprintf(b.w, "\n%s\n", msg)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.line("stopped")
+	fmt.Fprintln(b.w, msg)
+}
+
+// Phase shows a phase of unknown length (an evaluation, llama.cpp's
+// quantizer): "desc…" at once, a plain line with the elapsed time every
+// Interval while it runs (redrawn in place on a terminal), and the time it
+// took when the returned function is called.
+func Phase(w io.Writer, desc string, quiet bool) (end func()) {
+	if quiet || w == nil {
+		return func() {}
+	}
+	start := time.Now()
+	term := IsTerminal(w)
+	fmt.Fprintf(w, "%s…", desc)
+	if !term {
+		fmt.Fprintln(w)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := Interval
+		if term {
+			tick = time.Second
+		}
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if term {
+					fmt.Fprintf(w, "\r%s… %s", desc, time.Since(start).Round(time.Second))
+				} else {
+					fmt.Fprintf(w, "%s… %s\n", desc, time.Since(start).Round(time.Second))
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(stop)
+			wg.Wait()
+			if term {
+				fmt.Fprint(w, "\r")
+			}
+			fmt.Fprintf(w, "%s: done in %s\n", desc, time.Since(start).Round(10*time.Millisecond))
+		})
+	}
 }
