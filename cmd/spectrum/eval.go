@@ -46,51 +46,52 @@ type evalOptions struct {
 	remote   remoteOptions
 }
 
-const evalLong = `eval measures the three numbers of Spectrum Tuning (reference §5):
+// evalModes is the help of each evaluation; eval's own help joins them.
+var evalModes = map[string]string{
+	"steer": `in-context steerability: per scored output the summed NLL in nats (end
+token included), first-token, token and all-token accuracy; loss_geq_1 and
+all_acc_geq_1 (outputs with ≥ 1 earlier output in context) are the headline
+numbers. k is chosen as the reference's get_example_k, but with the evaluated
+model's own tokenizer and format (the reference always used gemma-3-1b-it's
+tokenizer), rows are cut after example index k, at most --max-rows rows per
+task. Default tasks: the offline test-split ICL tasks. --plot draws loss and
+all_acc vs in-context examples (two panels, one line per task × model) as
+PNG, SVG or PDF, chosen by the file's extension.
+Report keys: "steer": {"<task>": {"k","n_rows","n_outputs","loss",
+"loss_geq_1","all_acc","all_acc_geq_1","first_acc","acc","loss_k","all_acc_k",
+"<metric>_sem"…,"ece","ece_geq_1","curve": [{"example_index","loss","all_acc","n"}…]}}`,
+	"coverage": `valid-output coverage: -n samples (temperature 1, top-p 1, first line) per
+task and prompt variant (description, examples, both): percent_valid,
+unique_gens_pct, unique_valid_count, … Default tasks: every offline coverage
+task (coverage needs their validators: no --rows).
+Report keys: "coverage": {"<task>": {"<variant>": {"n","percent_valid",
+"unique_gens_pct","unique_valid_count","usable_unique_pct","raw_unique_pct",
+"pairwise_collision","pairwise_uniqueness","pairwise_uniqueness_sem",
+"coverage_pct"?}}}, "coverage_aggregate": {"<variant>": {"<metric>":
+{"mean","std","sem","n"}}}`,
+	"dist": `distributional alignment: exact candidate probabilities (prompt decoded
+once, candidates as parallel sequences; no end token unless --complete),
+normalized; KL, reverse KL, JS divergence (headline), cross-entropy, mode
+match, coverage; ε = 1e-6. Default tasks: every offline distributional task.
+Report keys: "dist": {"<task>": {"js_divergence": {"mean","std","sem","n"},
+"kl","reverse_kl","cross_entropy","mode_match","coverage","n_targets",
+"n_rows","complete"}}`,
+	"all": `steer, coverage and dist together (tasks are dispatched by kind); the
+report has the keys of each.`,
+}
 
-  steer     in-context steerability: per scored output the summed NLL in nats
-            (end token included), first-token, token and all-token accuracy;
-            loss_geq_1 and all_acc_geq_1 (outputs with ≥ 1 earlier output in
-            context) are the headline numbers. k is chosen as the reference's
-            get_example_k, but with the evaluated model's own tokenizer and
-            format (the reference always used gemma-3-1b-it's tokenizer), rows
-            are cut after example index k, at most 1000 rows per task.
-  coverage  valid-output coverage: N samples (temperature 1, top-p 1, first
-            line) per task and prompt variant (description, examples, both):
-            percent_valid, unique_gens_pct, unique_valid_count, …
-  dist      distributional alignment: exact candidate probabilities (prompt
-            decoded once, candidates as parallel sequences; no end token
-            unless --complete), normalized; KL, reverse KL, JS divergence
-            (headline), cross-entropy, mode match, coverage; ε = 1e-6.
-  all       the three together (tasks are dispatched by kind).
+// evalCommon is the part of the help every evaluation shares.
+const evalCommon = `Tasks: --tasks names built-in Spectrum Suite tasks; --rows reads a JSONL file
+instead (distributional rows, with target_outputs, go to dist, the others to
+steer, grouped by task).
 
-Tasks: --tasks names built-in Spectrum Suite tasks (default: the offline
-test-split ICL tasks for steer, every offline coverage task, every offline
-distributional task); --rows reads a JSONL file instead (distributional rows,
-with target_outputs, go to dist, the others to steer, grouped by task).
-
-Output: the results JSON on stdout, or written atomically to -o (then a
-markdown summary table is printed on stdout). Its shape:
-  {"model", "adapters": [{"path","scale"}], "format",
-   "steer": {"<task>": {"k","n_rows","n_outputs","loss","loss_geq_1","all_acc",
-             "all_acc_geq_1","first_acc","acc","loss_k","all_acc_k",
-             "<metric>_sem"…,"ece","ece_geq_1",
-             "curve": [{"example_index","loss","all_acc","n"}…]}},
-   "coverage": {"<task>": {"<variant>": {"n","percent_valid","unique_gens_pct",
-             "unique_valid_count","usable_unique_pct","raw_unique_pct",
-             "pairwise_collision","pairwise_uniqueness",
-             "pairwise_uniqueness_sem","coverage_pct"?}}},
-   "coverage_aggregate": {"<variant>": {"<metric>": {"mean","std","sem","n"}}},
-   "dist": {"<task>": {"js_divergence": {"mean","std","sem","n"}, "kl",
-             "reverse_kl","cross_entropy","mode_match","coverage","n_targets",
-             "n_rows","complete"}}}
-Shares are fractions in [0, 1]; a value that cannot be computed is null.
---compare adds models (MODEL[+LORA[:SCALE]]…): one markdown table with a
-column each on stdout, and a JSON array with one report each (-o).
---rows-out writes the per-row (per-output, per-generation) values behind the
-aggregates as JSONL; --plot draws loss and all_acc vs in-context examples
-(two panels, one line per task × model) as PNG, SVG or PDF, chosen by the
-file's extension (.png, .svg, .pdf).
+Output: JSON on stdout, or written atomically to -o (then a markdown table
+is printed on stdout), always of one shape: {"models": [report, …]}, one
+report per model (the argument first, then each --compare MODEL[+LORA[:SCALE]]
+…), each {"model", "adapters": [{"path","scale"}], "format", …}. Shares are
+fractions in [0, 1]; a value that cannot be computed is null. --rows-out
+writes the per-row (per-output, per-generation) values behind the aggregates
+as JSONL.
 
 --server URL runs the model on an OpenAI-compatible server (vLLM, SGLang,
 llama.cpp's llama-server, llama-cpp-python) instead of loading it: MODEL.gguf
@@ -99,6 +100,21 @@ uses echo+logprobs or vLLM's prompt_logprobs (detected at start), coverage
 samples on the server; --concurrency requests are in flight, each retried with
 backoff. The report names the server. Not with --lora, --compare, --restrict;
 no calibration error.`
+
+// evalLong is eval's own help: the three numbers and what they share.
+var evalLong = "eval measures the three numbers of Spectrum Tuning (reference §5):\n\n" +
+	"  steer     " + firstSentence(evalModes["steer"]) + "\n" +
+	"  coverage  " + firstSentence(evalModes["coverage"]) + "\n" +
+	"  dist      " + firstSentence(evalModes["dist"]) + "\n" +
+	"  all       the three together\n\n" +
+	"spectrum eval MODE --help says more of each.\n\n" + evalCommon
+
+func firstSentence(s string) string {
+	if i := strings.Index(s, ":"); i > 0 {
+		return s[:i]
+	}
+	return s
+}
 
 func newEvalCmd(g *globalOptions) *cobra.Command {
 	o := &evalOptions{}
@@ -116,7 +132,7 @@ func newEvalCmd(g *globalOptions) *cobra.Command {
 		sub := &cobra.Command{
 			Use:   mode + " MODEL.gguf",
 			Short: map[string]string{"steer": "In-context steerability (NLL and accuracy of in-context outputs)", "coverage": "Valid-output coverage (validity and diversity of samples)", "dist": "Distributional alignment (candidate probabilities vs targets)", "all": "steer, coverage and dist together"}[mode],
-			Long:  evalLong,
+			Long:  "eval " + mode + ": " + evalModes[mode] + "\n\n" + evalCommon,
 			Example: map[string]string{
 				"steer":    "  spectrum eval steer model.gguf -o steer.json --plot curves.png\n  spectrum eval steer base.gguf --rows heldout.jsonl --compare base.gguf+adapter.gguf",
 				"coverage": "  spectrum eval coverage model.gguf --tasks rng_1_10,us_states_full_names -n 100",
@@ -146,8 +162,8 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 	f.StringSliceVar(&o.compare, "compare", nil, "more MODEL[+LORA[:SCALE]]… to evaluate side by side")
 	f.Uint64VarP(&o.seed, "seed", "s", 0, "seed of generated rows and of sampling")
 	f.IntVar(&o.nRows, "n-rows", 0, "rows generated per built-in task (0: the task's default)")
-	f.StringVar(&o.plot, "plot", "", "draw loss/all_acc vs number of in-context examples (.png, .svg or .pdf, by extension)")
 	if mode == "steer" || mode == "all" {
+		f.StringVar(&o.plot, "plot", "", "draw loss/all_acc vs number of in-context examples (.png, .svg or .pdf, by extension)")
 		f.IntVar(&o.k, "k", 0, "in-context examples scored per row (0: automatic, as the reference)")
 		f.IntVar(&o.selectMaxLen, "select-max-len", 2048, "tokens rows are cut to when choosing k")
 		f.BoolVar(&o.restrict, "restrict", false, "restrict predictions to the dataset's label tokens (reference --auto_restrict_texts)")
@@ -413,10 +429,11 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 			return err
 		}
 	}
-	var payload any = reports[0]
-	if len(specs) > 1 {
-		payload = reports
-	}
+	// One shape for every run: {"models": [report, …]} (the first model is
+	// the one named by the argument; --compare adds the others).
+	payload := struct {
+		Models []*eval.Report `json:"models"`
+	}{reports}
 	writeJSON := func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)

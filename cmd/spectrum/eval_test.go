@@ -53,7 +53,7 @@ func TestEvalSteerCLI(t *testing.T) {
 		Format   string                    `json:"format"`
 		Steer    map[string]map[string]any `json:"steer"`
 	}
-	if err := json.Unmarshal(b, &rep); err != nil {
+	if err := json.Unmarshal(oneReport(t, b), &rep); err != nil {
 		t.Fatal(err)
 	}
 	fl := rep.Steer["flight"]
@@ -116,7 +116,9 @@ func TestEvalDistCompareCLI(t *testing.T) {
 			NRows int                    `json:"n_rows"`
 		} `json:"dist"`
 	}
-	if err := json.Unmarshal(b, &reps); err != nil || len(reps) != 2 {
+	var file struct{ Models json.RawMessage }
+	json.Unmarshal(b, &file)
+	if err := json.Unmarshal(file.Models, &reps); err != nil || len(reps) != 2 {
 		t.Fatalf("compare JSON: %v %s", err, b)
 	}
 	if reps[0].Dist["urn"].JS.Mean != reps[1].Dist["urn"].JS.Mean || reps[0].Dist["urn"].NRows != 5 {
@@ -147,7 +149,7 @@ func TestEvalCoverageCLI(t *testing.T) {
 		} `json:"coverage"`
 		Agg map[string]map[string]struct{ Mean float64 } `json:"coverage_aggregate"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+	if err := json.Unmarshal(oneReport(t, []byte(out)), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	c := rep.Coverage["rng_1_10"]["both"]
@@ -189,4 +191,27 @@ func TestEvalBadInputs(t *testing.T) {
 			t.Errorf("%v: error %v, want one mentioning %q", c.args[1:], err, c.want)
 		}
 	}
+}
+
+// reportsOf reads eval's JSON, {"models": [report, …]}, one shape for one
+// model or several.
+func reportsOf(t *testing.T, b []byte) []json.RawMessage {
+	t.Helper()
+	var file struct {
+		Models []json.RawMessage `json:"models"`
+	}
+	if err := json.Unmarshal(b, &file); err != nil || len(file.Models) == 0 {
+		t.Fatalf("eval JSON %.200s: %v (want {\"models\": […]})", b, err)
+	}
+	return file.Models
+}
+
+// oneReport is the only report of eval's JSON.
+func oneReport(t *testing.T, b []byte) []byte {
+	t.Helper()
+	reps := reportsOf(t, b)
+	if len(reps) != 1 {
+		t.Fatalf("%d reports, want 1", len(reps))
+	}
+	return reps[0]
 }

@@ -228,7 +228,7 @@ func TestGemmaEval(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for k, v := range gemmaMetrics(t, f+"/", b) {
+			for k, v := range gemmaMetrics(t, f+"/", oneReport(t, b)) {
 				got[k] = v
 			}
 		}
@@ -301,9 +301,9 @@ func TestGemmaTune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reps []json.RawMessage
-	if err := json.Unmarshal(b, &reps); err != nil || len(reps) != 2 {
-		t.Fatalf("compare report: %v (%d reports)", err, len(reps))
+	reps := reportsOf(t, b)
+	if len(reps) != 2 {
+		t.Fatalf("compare report: %d reports", len(reps))
 	}
 	base, tuned := gemmaMetrics(t, "", reps[0]), gemmaMetrics(t, "", reps[1])
 	const key = "steer/negative_binomial/loss_geq_1"

@@ -215,7 +215,7 @@ func TestRemoteCoverage(t *testing.T) {
 		Server   map[string]string                    `json:"server"`
 		Coverage map[string]map[string]map[string]any `json:"coverage"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+	if err := json.Unmarshal(oneReport(t, []byte(out)), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	c := rep.Coverage["rng_1_10"]["examples"]

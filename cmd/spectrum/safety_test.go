@@ -118,7 +118,7 @@ func TestOutputsNeverReplaceInputsOrDevices(t *testing.T) {
 		{[]string{"eval", "steer", stories, "--rows", rows, "--rows-out", rows}, "is also an input"},
 		{[]string{"eval", "steer", stories, "--rows", rows, "-o", filepath.Join(dir, "r.json"), "--rows-out", filepath.Join(dir, "r.json")}, "two outputs are the same file"},
 		{[]string{"suite", "export", stories, rows, "--to", "tokens", "-o", link}, "is also an input"},
-		{[]string{"suite", "import", rows, "--output", "task", "-o", rows}, "is also an input"},
+		{[]string{"suite", "import", rows, "--output-column", "task", "-o", rows}, "is also an input"},
 		{[]string{"merge", stories, "--lora", rows, "-o", notDir}, "not a directory"},
 		{[]string{"synth", "tiny", "-o", notDir}, "not a directory"},
 		{[]string{"sample", stories, "--rows", rows, "-o", rows}, "is also an input"},

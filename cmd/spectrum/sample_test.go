@@ -60,8 +60,8 @@ func TestSampleCLIBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"sample", stories, "-p", "x", "-n", "0"}, "completions must be ≥ 1"},
-		{[]string{"sample", stories, "-p", "x", "--max-tokens", "0"}, "max tokens"},
+		{[]string{"sample", stories, "-p", "x", "-n", "0"}, "-n must be ≥ 1, got 0"},
+		{[]string{"sample", stories, "-p", "x", "--max-tokens", "0"}, "--max-tokens must be ≥ 1, got 0"},
 		{[]string{"sample", stories, "-p", "x", "--parallel", "-2"}, "--parallel"},
 		{[]string{"sample", stories}, "nothing to prompt with"},
 		{[]string{"sample", stories, "-p", "x", "--lora", filepath.Join(sharedModels, "llama-2-tiny-random.gguf")}, "LoRA adapter"},

@@ -37,7 +37,7 @@ train/test split are known; import builds rows from their public source files
   spectrum suite generate coinflip --rows 10 | head -c 600
   spectrum suite generate poisson normal --seed 7 -o train.jsonl
   spectrum suite show train.jsonl
-  spectrum suite import ratings.csv --group-by rater --input item --output label -o rows.jsonl
+  spectrum suite import ratings.csv --group-by rater --input-column item --output-column label -o rows.jsonl
   spectrum suite import --recipe mmlu test-00000-of-00001.parquet -o mmlu.jsonl`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },

@@ -53,7 +53,7 @@ becomes an optional input message and an output message.
 Formats come from the file name (.jsonl, .json, .csv, .tsv, .parquet; .gz for the
 text formats) or --format. Values are typed as pandas reads them, and messages are
 formatted as the reference's format_sample: one column gives Python's str(value),
-several columns (--output a --output b) give json.dumps({"a": …, "b": …}) with
+several columns (--output-column a --output-column b) give json.dumps({"a": …, "b": …}) with
 ensure_ascii; --output-template/--input-template give free text with {column}
 fields ({{ and }} for braces). --description is a literal text or a template over
 the group's first record ('{bio}' takes a column), and may be repeated (one is
@@ -65,14 +65,14 @@ default to the reference's settings and may be overridden (--seed, --max-groups,
 --test-fraction, --description-prob).
 
 With --test-fraction, that share of the groups (of the rows without --group-by)
-goes to --test-out: no group has rows on both sides. Bad input (a missing column,
+goes to --test-output: no group has rows on both sides. Bad input (a missing column,
 mixed types in a column, malformed lines, empty groups) is an error naming the
 file, line or row, and column.`,
-		Example: `  spectrum suite import ratings.csv --group-by annotator --input comment --output label \
+		Example: `  spectrum suite import ratings.csv --group-by annotator --input-column comment --output-column label \
       --description 'Toxicity labels, 0-4, of one annotator.' -o rows.jsonl
-  spectrum suite import survey.parquet --group-by respondent --input question --output answer \
+  spectrum suite import survey.parquet --group-by respondent --input-column question --output-column answer \
       --description 'Answers of one person: {demographics}' --max-examples 40 \
-      --test-fraction 0.2 -o train.jsonl --test-out test.jsonl
+      --test-fraction 0.2 -o train.jsonl --test-output test.jsonl
   spectrum suite import qa.jsonl --output-template 'Q: {question}\nA: {answer}' --max-examples 8
   spectrum suite import --recipe mmlu test-00000-of-00001.parquet -o mmlu.jsonl`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -89,9 +89,9 @@ file, line or row, and column.`,
 	f.StringVar(&o.Recipe, "recipe", "", "rebuild a reference task from its source file (spectrum suite recipes)")
 	f.StringVar(&o.Format, "format", "", "file format: jsonl, json, csv, tsv or parquet (default: from the file name)")
 	f.StringVar(&o.Task, "task", "", "task name of the rows (default: the recipe's, or the first file's base name); test-split task prefixes hold the rows out of training")
-	f.StringArrayVar(&o.Output, "output", nil, "output column; repeat for several (JSON-encoded together)")
+	f.StringArrayVar(&o.Output, "output-column", nil, "output column; repeat for several (JSON-encoded together)")
 	f.StringVar(&o.OutputTemplate, "output-template", "", "output as a template over columns, e.g. '{city}, {country}'")
-	f.StringArrayVar(&o.Input, "input", nil, "input column; repeat for several (JSON-encoded together)")
+	f.StringArrayVar(&o.Input, "input-column", nil, "input column; repeat for several (JSON-encoded together)")
 	f.StringVar(&o.InputTemplate, "input-template", "", "input as a template over columns")
 	f.StringArrayVar(&o.GroupBy, "group-by", nil, "group records by this column (repeat for several): one generating process per group")
 	f.StringArrayVar(&o.Descriptions, "description", nil, "description text or template over the group's first record; repeat for a choice")
@@ -105,9 +105,9 @@ file, line or row, and column.`,
 	f.BoolVar(&o.Shuffle, "shuffle", false, "shuffle records, groups, examples and rows (default: keep file order)")
 	f.Int64Var(&o.Seed, "seed", 42, "random seed for shuffles, row sizes and description draws")
 	f.BoolVar(&o.DropMissing, "drop-missing", false, "skip records with a missing value in a used column (default: keep, formatted as Python would: nan, None)")
-	f.Float64Var(&o.TestFraction, "test-fraction", 0, "hold out this fraction of the groups as test rows (--test-out)")
-	f.StringVarP(&o.Out, "out", "o", "", "rows file (default: standard output)")
-	f.StringVar(&o.TestOut, "test-out", "", "file for the held-out rows of --test-fraction")
+	f.Float64Var(&o.TestFraction, "test-fraction", 0, "hold out this fraction of the groups as test rows (--test-output)")
+	f.StringVarP(&o.Out, "output", "o", "", "rows file (default: standard output)")
+	f.StringVar(&o.TestOut, "test-output", "", "file for the held-out rows of --test-fraction")
 	f.SortFlags = false
 	return cmd
 }
@@ -124,10 +124,10 @@ func runSuiteImport(cmd *cobra.Command, o *suiteImportOptions, files []string) e
 		}
 	}
 	if (o.TestFraction > 0) != (o.TestOut != "") {
-		return fmt.Errorf("--test-fraction and --test-out go together (the held-out rows need a file)")
+		return fmt.Errorf("--test-fraction and --test-output go together (the held-out rows need a file)")
 	}
 	if o.TestOut != "" && (o.TestOut == o.Out || o.TestOut == "-") {
-		return fmt.Errorf("--test-out must be a file other than --out")
+		return fmt.Errorf("--test-outputput must be a file other than --output")
 	}
 	var recipe *importer.Recipe
 	var spec importer.Spec
@@ -137,7 +137,7 @@ func runSuiteImport(cmd *cobra.Command, o *suiteImportOptions, files []string) e
 		if recipe, err = importer.LookupRecipe(o.Recipe); err != nil {
 			return err
 		}
-		for _, fl := range []string{"output", "output-template", "input", "input-template", "group-by", "description"} {
+		for _, fl := range []string{"output-column", "output-template", "input-column", "input-template", "group-by", "description"} {
 			if changed(fl) {
 				return fmt.Errorf("--%s cannot change recipe %s (its fields are the reference's); import without --recipe to choose your own", fl, recipe.Name)
 			}
@@ -154,13 +154,13 @@ func runSuiteImport(cmd *cobra.Command, o *suiteImportOptions, files []string) e
 			Permutations: o.Permutations,
 		}
 		if len(o.Output) > 0 && o.OutputTemplate != "" {
-			return fmt.Errorf("give --output or --output-template, not both")
+			return fmt.Errorf("give --output-column or --output-template, not both")
 		}
 		if len(o.Input) > 0 && o.InputTemplate != "" {
-			return fmt.Errorf("give --input or --input-template, not both")
+			return fmt.Errorf("give --input-column or --input-template, not both")
 		}
 		if spec.Output.IsZero() {
-			return fmt.Errorf("name the output: --output COLUMN (repeatable) or --output-template TEXT")
+			return fmt.Errorf("name the output: --output-column COLUMN (repeatable) or --output-template TEXT")
 		}
 		spec.Task = strings.TrimSuffix(filepath.Base(files[0]), ".gz")
 		spec.Task = strings.TrimSuffix(spec.Task, filepath.Ext(spec.Task))

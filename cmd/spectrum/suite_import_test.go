@@ -29,9 +29,9 @@ func TestSuiteImportCLI(t *testing.T) {
 	data := filepath.Join(dir, "toxicity.csv")
 	os.WriteFile(data, []byte(annotations), 0o644)
 	train, test := filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "test.jsonl")
-	_, stderr, err := runCLI(t, "suite", "import", data, "--group-by", "annotator", "--input", "comment", "--output", "toxicity",
+	_, stderr, err := runCLI(t, "suite", "import", data, "--group-by", "annotator", "--input-column", "comment", "--output-column", "toxicity",
 		"--description", "Toxicity ratings (0-4) of one annotator, aged {age}.", "--description-prob", "1",
-		"--test-fraction", "0.34", "-o", train, "--test-out", test)
+		"--test-fraction", "0.34", "-o", train, "--test-output", test)
 	if err != nil {
 		t.Fatal(err, stderr)
 	}
@@ -123,18 +123,18 @@ func TestSuiteImportBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{data}, "name the output: --output COLUMN"},
-		{[]string{data, "--output", "label"}, `toxicity.csv: no column "label" (columns: "annotator", "comment", "toxicity", "age")`},
-		{[]string{data, "--output", "toxicity", "--output-template", "{toxicity}"}, "give --output or --output-template, not both"},
-		{[]string{data, "--output", "toxicity", "--test-fraction", "0.5"}, "--test-fraction and --test-out go together"},
-		{[]string{data, "--output", "toxicity", "--format", "xlsx"}, `--format: unknown format "xlsx"`},
-		{[]string{data, "--output", "toxicity", "--max-examples", "-1"}, "max examples must be ≥ 0"},
-		{[]string{data, "--output", "toxicity", "--permutations", "0"}, "--permutations must be ≥ 1"},
-		{[]string{data, "--output", "toxicity", "-o", data}, "is also an input"},
-		{[]string{data, "--recipe", "mmlu", "--output", "toxicity"}, "--output cannot change recipe mmlu"},
+		{[]string{data}, "name the output: --output-column COLUMN"},
+		{[]string{data, "--output-column", "label"}, `toxicity.csv: no column "label" (columns: "annotator", "comment", "toxicity", "age")`},
+		{[]string{data, "--output-column", "toxicity", "--output-template", "{toxicity}"}, "give --output-column or --output-template, not both"},
+		{[]string{data, "--output-column", "toxicity", "--test-fraction", "0.5"}, "--test-fraction and --test-output go together"},
+		{[]string{data, "--output-column", "toxicity", "--format", "xlsx"}, `--format: unknown format "xlsx"`},
+		{[]string{data, "--output-column", "toxicity", "--max-examples", "-1"}, "max examples must be ≥ 0"},
+		{[]string{data, "--output-column", "toxicity", "--permutations", "0"}, "--permutations must be ≥ 1"},
+		{[]string{data, "--output-column", "toxicity", "-o", data}, "is also an input"},
+		{[]string{data, "--recipe", "mmlu", "--output-column", "toxicity"}, "--output-column cannot change recipe mmlu"},
 		{[]string{data, "--recipe", "mmlu"}, `no column "question", which recipe mmlu needs`},
 		{[]string{data, "--recipe", "nope"}, `no recipe "nope"`},
-		{[]string{filepath.Join(dir, "missing.jsonl"), "--output", "x"}, "no such file"},
+		{[]string{filepath.Join(dir, "missing.jsonl"), "--output-column", "x"}, "no such file"},
 	}
 	for _, c := range cases {
 		_, _, err := runCLI(t, append([]string{"suite", "import"}, c.args...)...)
