@@ -76,7 +76,7 @@ func TestSuiteImportCLI(t *testing.T) {
 		Steer map[string]map[string]any `json:"steer"`
 	}
 	b, _ := os.ReadFile(res)
-	if err := json.Unmarshal(b, &rep); err != nil {
+	if err := json.Unmarshal(oneReport(t, b), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if st := rep.Steer["toxicity"]; st == nil || st["n_rows"].(float64) != 2 || st["loss_geq_1"] == nil {
