@@ -209,3 +209,13 @@ func physicalCores() int {
 	}
 	return 0
 }
+
+// AutoThreads is the thread count for a model of nParams parameters: 1
+// under 20M parameters (ggml's spinning workers cost more than they give
+// for tiny models), else DefaultThreads.
+func AutoThreads(nParams uint64) int {
+	if nParams > 0 && nParams < 20_000_000 {
+		return 1
+	}
+	return DefaultThreads()
+}

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/spectrumkit/spectrum/eval"
 	"github.com/spectrumkit/spectrum/format"
+	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/sample"
 )
 
@@ -221,4 +223,19 @@ func CheckTokenizer(ctx context.Context, c *Client, tok format.Tokenizer, prompt
 		return fmt.Errorf("the server's tokenizer reads the first prompt as %d tokens, the GGUF's as %d: is %s serving the same model as the GGUF (model %q)?", got, want, c.URL(), c.Model)
 	}
 	return nil
+}
+
+// EvalBackend is eval.Config.Remote for server c: steerability and
+// distributional scoring (the method is detected at the first score) and
+// coverage sampling run on the server, concurrency requests at a time; the
+// local GGUF gives the tokenizer and format.
+func EvalBackend(c *Client, concurrency int) func(context.Context, *llama.Model) (*eval.RemoteBackend, error) {
+	return func(ctx context.Context, tok *llama.Model) (*eval.RemoteBackend, error) {
+		rs := &Scorer{Client: c, Tok: tok, Concurrency: concurrency}
+		return &eval.RemoteBackend{
+			Rows: rs, Candidates: rs, Tokens: rs.TokenCount,
+			Sampler: &Sampler{Client: c, Tok: tok, Params: SampleParams{Concurrency: concurrency}},
+			Server:  &eval.ServerInfo{URL: c.URL(), Model: c.Model},
+		}, nil
+	}
 }

@@ -6,21 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/spectrumkit/spectrum/eval"
-	"github.com/spectrumkit/spectrum/format"
 	"github.com/spectrumkit/spectrum/internal/outfile"
-	"github.com/spectrumkit/spectrum/internal/progress"
-	"github.com/spectrumkit/spectrum/llama"
-	"github.com/spectrumkit/spectrum/models"
 	"github.com/spectrumkit/spectrum/remote"
-	"github.com/spectrumkit/spectrum/sample"
-	"github.com/spectrumkit/spectrum/suite"
 )
 
 func init() { register(newEvalCmd) }
@@ -186,156 +178,29 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 	addRemoteFlags(f, &o.remote)
 }
 
-// modelSpec is one model to evaluate with its adapters.
-type modelSpec struct {
-	path     string
-	adapters []sample.AdapterSpec
-}
-
-func parseModelSpec(s string) (modelSpec, error) {
+// parseModelSpec parses a --compare MODEL[+LORA[:SCALE]]… entry.
+func parseModelSpec(s string) (eval.ModelSpec, error) {
 	parts := strings.Split(s, "+")
 	if parts[0] == "" {
-		return modelSpec{}, fmt.Errorf("--compare %q: want MODEL[+LORA[:SCALE]]…", s)
+		return eval.ModelSpec{}, fmt.Errorf("--compare %q: want MODEL[+LORA[:SCALE]]…", s)
 	}
 	ad, err := parseLoRA(parts[1:])
 	if err != nil {
-		return modelSpec{}, fmt.Errorf("--compare %q: %w", s, err)
+		return eval.ModelSpec{}, fmt.Errorf("--compare %q: %w", s, err)
 	}
-	return modelSpec{path: parts[0], adapters: ad}, nil
-}
-
-// evalData is what the evaluations run on, independent of the model.
-type evalData struct {
-	steer, dist map[string][]suite.Row
-	coverage    []*suite.Task
-	inputs      []string
-}
-
-func (d *evalData) empty() bool {
-	return len(d.steer) == 0 && len(d.dist) == 0 && len(d.coverage) == 0
-}
-
-func modeHas(mode, part string) bool { return mode == "all" || mode == part }
-
-func loadEvalData(o *evalOptions, mode string) (*evalData, error) {
-	d := &evalData{steer: map[string][]suite.Row{}, dist: map[string][]suite.Row{}}
-	want := map[string]bool{}
-	for _, t := range o.tasks {
-		if t = strings.TrimSpace(t); t != "" {
-			want[t] = true
-		}
-	}
-	if o.rowsPath != "" {
-		rows, err := suite.ReadRowsFile(o.rowsPath)
-		if err != nil {
-			return nil, err
-		}
-		d.inputs = append(d.inputs, o.rowsPath)
-		for _, r := range rows {
-			name := r.Task
-			if name == "" {
-				name = "rows"
-			}
-			if len(want) > 0 && !want[name] {
-				continue
-			}
-			if r.Distributional() {
-				if modeHas(mode, "dist") {
-					d.dist[name] = append(d.dist[name], r)
-				}
-			} else if modeHas(mode, "steer") {
-				d.steer[name] = append(d.steer[name], r)
-			}
-		}
-		if d.empty() {
-			return nil, fmt.Errorf("%s: no rows for eval %s (steer needs rows with outputs, dist rows with target_outputs)", o.rowsPath, mode)
-		}
-		if mode == "coverage" {
-			return nil, fmt.Errorf("eval coverage runs built-in coverage tasks (their validators); use --tasks, not --rows")
-		}
-		return d, nil
-	}
-	var tasks []*suite.Task
-	if len(want) > 0 {
-		names := make([]string, 0, len(want))
-		for n := range want {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			t, err := suite.Lookup(n)
-			if err != nil {
-				return nil, err
-			}
-			kindMode := map[suite.Kind]string{suite.KindICL: "steer", suite.KindCoverage: "coverage", suite.KindDistributional: "dist"}[t.Kind]
-			if !modeHas(mode, kindMode) {
-				return nil, fmt.Errorf("task %s is a %s task: evaluate it with `spectrum eval %s`", t.Name, t.Kind, kindMode)
-			}
-			tasks = append(tasks, t)
-		}
-	} else {
-		for _, t := range suite.Tasks() {
-			if !t.Offline {
-				continue
-			}
-			switch {
-			case t.Kind == suite.KindICL && t.Split == suite.SplitTest && modeHas(mode, "steer"),
-				t.Kind == suite.KindCoverage && modeHas(mode, "coverage"),
-				t.Kind == suite.KindDistributional && modeHas(mode, "dist"):
-				tasks = append(tasks, t)
-			}
-		}
-	}
-	for _, t := range tasks {
-		if t.Kind == suite.KindCoverage {
-			d.coverage = append(d.coverage, t)
-			continue
-		}
-		rows, err := t.Generate(int64(o.seed), o.nRows)
-		if err != nil {
-			return nil, fmt.Errorf("task %s: %w; pass them with --rows", t.Name, err)
-		}
-		if t.Kind == suite.KindICL {
-			d.steer[t.Name] = rows
-		} else {
-			d.dist[t.Name] = rows
-		}
-	}
-	if d.empty() {
-		return nil, fmt.Errorf("no tasks to evaluate")
-	}
-	return d, nil
-}
-
-// rowsWriter collects --rows-out records.
-type rowsWriter struct {
-	recs []any
-}
-
-func (w *rowsWriter) add(v any) {
-	if w != nil {
-		w.recs = append(w.recs, v)
-	}
+	return eval.ModelSpec{Path: parts[0], Adapters: ad}, nil
 }
 
 func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPath string) error {
 	yieldCoresToGGML()
-	if err := g.checkThreads(cmd); err != nil {
-		return err
-	}
-	for _, v := range o.variants {
-		if v != eval.VariantDescription && v != eval.VariantExamples && v != eval.VariantBoth {
-			return fmt.Errorf("--variants: unknown variant %q (want description, examples or both)", v)
-		}
-	}
 	inf := math.Inf(1)
 	checks := []error{checkRange("n-rows", float64(o.nRows), 0, inf)}
-	if modeHas(mode, "steer") {
+	if mode == "steer" || mode == "all" {
 		checks = append(checks, checkRange("k", float64(o.k), 0, inf), checkRange("pack", float64(o.nseq), 1, inf),
 			checkRange("batch", float64(o.nbatch), 1, inf), checkRange("select-max-len", float64(o.selectMaxLen), 1, inf),
 			checkRange("max-rows", float64(o.maxRows), 1, inf))
 	}
-	if modeHas(mode, "coverage") {
+	if mode == "coverage" || mode == "all" {
 		checks = append(checks, checkRange("n", float64(o.n), 1, inf), checkRange("parallel", float64(o.parallel), 0, inf))
 	}
 	for _, err := range checks {
@@ -348,41 +213,45 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 		if err := eval.CheckPlotPath(o.plot); err != nil {
 			return fmt.Errorf("--%w", err)
 		}
-		if !modeHas(mode, "steer") {
-			return fmt.Errorf("--plot draws steerability curves: use it with eval steer or eval all")
-		}
 	}
 	adapters, err := parseLoRA(o.lora)
 	if err != nil {
 		return err
 	}
-	if o.remote.enabled() {
-		switch {
-		case len(adapters) > 0 || len(o.compare) > 0:
-			return fmt.Errorf("--lora and --compare with --server: the server decides the weights (serve each model or adapter and run eval once per server)")
-		case o.restrict:
-			return fmt.Errorf("--restrict with --server: not supported (servers return only the top log-probabilities)")
-		}
+	cfg := eval.Config{
+		Mode: mode, Models: []eval.ModelSpec{{Path: modelPath, Adapters: adapters}},
+		Tasks: o.tasks, RowsPath: o.rowsPath, NRows: o.nRows, Seed: o.seed, Format: o.formatName,
+		Threads: g.Threads, GPULayers: g.GPULayers,
+		K: o.k, SelectMaxLen: o.selectMaxLen, MaxRows: o.maxRows, Pack: o.nseq, Batch: o.nbatch,
+		Restrict: o.restrict, ECE: o.ece, KVType: o.kv,
+		N: o.n, Parallel: o.parallel, Variants: o.variants, Complete: o.complete,
+		Rows: o.rowsOut != "", Logf: g.logf,
 	}
-	specs := []modelSpec{{path: modelPath, adapters: adapters}}
+	if !g.Quiet {
+		cfg.Progress = cmd.ErrOrStderr()
+	}
 	for _, c := range o.compare {
 		s, err := parseModelSpec(c)
 		if err != nil {
 			return err
 		}
-		specs = append(specs, s)
+		cfg.Models = append(cfg.Models, s)
 	}
-	data, err := loadEvalData(o, mode)
+	if o.remote.enabled() {
+		if len(adapters) > 0 || len(o.compare) > 0 {
+			return fmt.Errorf("--lora and --compare with --server: the server decides the weights (serve each model or adapter and run eval once per server)")
+		}
+		cl, err := o.remote.client(cmd.Context(), g)
+		if err != nil {
+			return err
+		}
+		cfg.Remote = remote.EvalBackend(cl, o.remote.concurrency)
+	}
+	plan, err := eval.Prepare(cfg)
 	if err != nil {
 		return err
 	}
-	inputs := append([]string{}, data.inputs...)
-	for _, sp := range specs {
-		inputs = append(inputs, sp.path)
-		for _, a := range sp.adapters {
-			inputs = append(inputs, a.Path)
-		}
-	}
+	inputs := plan.Inputs()
 	// Before any model is loaded: an evaluation must not end in an
 	// unwritable -o.
 	if o.out == "-" && o.rowsOut == "-" {
@@ -394,26 +263,21 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 	if err := outfile.CheckOutputs([]string{o.out, o.rowsOut, o.plot}, inputs); err != nil {
 		return err
 	}
-	var rw *rowsWriter
+	res, err := plan.Run(cmd.Context())
+	if err != nil {
+		return err
+	}
+	return writeEvalResult(cmd, o, res, inputs)
+}
+
+// writeEvalResult writes the results JSON (always {"models": […]}), the
+// per-row records, the plot and the markdown table where the flags say.
+func writeEvalResult(cmd *cobra.Command, o *evalOptions, res *eval.Result, inputs []string) error {
 	if o.rowsOut != "" {
-		rw = &rowsWriter{}
-	}
-	var reports []*eval.Report
-	for _, sp := range specs {
-		r, err := evalModel(cmd, g, o, mode, sp, data, rw)
-		if err != nil {
-			if len(specs) > 1 {
-				return fmt.Errorf("%s: %w", sp.path, err)
-			}
-			return err
-		}
-		reports = append(reports, r)
-	}
-	if rw != nil {
 		err := outfile.Write(o.rowsOut, inputs, cmd.OutOrStdout(), func(w io.Writer) error {
 			enc := json.NewEncoder(w)
 			enc.SetEscapeHTML(false)
-			for _, rec := range rw.recs {
+			for _, rec := range res.Rows {
 				if err := enc.Encode(rec); err != nil {
 					return err
 				}
@@ -425,20 +289,9 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 		}
 	}
 	if o.plot != "" {
-		if err := eval.PlotCurves(o.plot, reports); err != nil {
+		if err := eval.PlotCurves(o.plot, res.Models); err != nil {
 			return err
 		}
-	}
-	// One shape for every run: {"models": [report, …]} (the first model is
-	// the one named by the argument; --compare adds the others).
-	payload := struct {
-		Models []*eval.Report `json:"models"`
-	}{reports}
-	writeJSON := func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		return enc.Encode(payload)
 	}
 	stdout := cmd.OutOrStdout()
 	table := stdout // the markdown table, where stdout is not the results
@@ -446,195 +299,16 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 		table = cmd.ErrOrStderr()
 	}
 	switch {
-	case o.out == "-" || (o.out == "" && len(specs) == 1 && o.rowsOut != "-"):
+	case o.out == "-" || (o.out == "" && len(res.Models) == 1 && o.rowsOut != "-"):
 		bw := bufio.NewWriter(stdout)
-		if err := writeJSON(bw); err != nil {
+		if err := writeJSON(bw, res); err != nil {
 			return err
 		}
 		return bw.Flush()
 	case o.out != "":
-		if err := outfile.Write(o.out, inputs, nil, writeJSON); err != nil {
+		if err := outfile.Write(o.out, inputs, nil, func(w io.Writer) error { return writeJSON(w, res) }); err != nil {
 			return err
 		}
 	}
-	return eval.WriteMarkdown(table, reports)
-}
-
-func evalModel(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode string, sp modelSpec, data *evalData, rw *rowsWriter) (*eval.Report, error) {
-	info, err := models.ReadInfo(sp.path)
-	if err != nil {
-		return nil, err
-	}
-	remoteRun := o.remote.enabled()
-	m, err := g.loadModel(sp.path, remoteRun)
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
-	f, err := format.ForModel(o.formatName, info.Family, m)
-	if err != nil {
-		return nil, err
-	}
-	if o.formatName == format.NameAuto {
-		g.logf("format: %s", format.Describe(f))
-	}
-	rep := &eval.Report{Model: sp.path, Format: f.Name(), Adapters: []eval.AdapterInfo{}}
-	for _, a := range sp.adapters {
-		rep.Adapters = append(rep.Adapters, eval.AdapterInfo{Path: a.Path, Scale: a.Scale})
-	}
-	ctx := cmd.Context()
-	stderr := cmd.ErrOrStderr()
-	var cl *remote.Client
-	threads := 1
-	if remoteRun {
-		if cl, err = o.remote.client(ctx, g); err != nil {
-			return nil, err
-		}
-		rep.Server = &eval.ServerInfo{URL: cl.URL(), Model: cl.Model}
-	} else {
-		threads = g.threads(m.NParams())
-	}
-	label := rep.Label()
-
-	if len(data.steer) > 0 || len(data.dist) > 0 {
-		var scorer eval.RowScorer
-		var cands eval.CandidateScorer
-		var local *eval.Scorer
-		var tokenCount func() int
-		if remoteRun {
-			method, err := cl.DetectScoring(ctx)
-			if err != nil {
-				return nil, err
-			}
-			g.logf("server scoring: %s", method)
-			rs := &remote.Scorer{Client: cl, Tok: m, Method: method, Concurrency: o.remote.concurrency}
-			scorer, cands, tokenCount = rs, rs, rs.TokenCount
-		} else {
-			s, err := eval.NewScorer(m, eval.ScorerOptions{
-				Threads: threads, KVType: o.kv, NBatch: o.nbatch, NSeqMax: o.nseq,
-				Adapters: sp.adapters, Calibration: o.ece && modeHas(mode, "steer"),
-			})
-			if err != nil {
-				return nil, err
-			}
-			defer s.Close()
-			local, scorer, cands = s, s, s
-			tokenCount = func() int { return s.Tokens }
-		}
-		if len(data.steer) > 0 {
-			rep.Steer = map[string]*eval.SteerResult{}
-			for _, task := range sortedTaskNames(data.steer) {
-				st, err := eval.PrepareSteer(f, m, task, data.steer[task], eval.SteerOptions{
-					SelectMaxLen: o.selectMaxLen, K: o.k, MaxRows: o.maxRows, Seed: 42,
-				})
-				if err != nil {
-					return nil, err
-				}
-				var restrict []llama.Token
-				if o.restrict {
-					if restrict, err = eval.RestrictTokens(st.Rows, 30); err != nil {
-						return nil, fmt.Errorf("task %s: %w", task, err)
-					}
-				}
-				if local != nil {
-					if err := local.SetRestrict(restrict); err != nil {
-						return nil, err
-					}
-				}
-				g.logf("steer %s: k = %d, %d of %d rows", task, st.K, len(st.Rows), st.Candidates)
-				bar := progress.New(stderr, len(st.Rows), "steer "+task, "rows", g.Quiet)
-				start, tok0 := time.Now(), tokenCount()
-				res, scores, err := eval.EvalSteer(ctx, scorer, st, func(done int) {
-					bar.Set(done, fmt.Sprintf("%.0f tok/s", float64(tokenCount()-tok0)/max(time.Since(start).Seconds(), 1e-9)))
-				})
-				if err != nil {
-					return nil, err
-				}
-				bar.Finish()
-				rep.Steer[task] = res
-				for i, sc := range scores {
-					rw.add(map[string]any{"eval": "steer", "model": label, "task": task, "row": st.Rows[i].Index,
-						"tokens": sc.Tokens, "outputs": sc.Outputs})
-				}
-			}
-		}
-		if len(data.dist) > 0 {
-			rep.Dist = map[string]*eval.DistResult{}
-			for _, task := range sortedTaskNames(data.dist) {
-				rows := data.dist[task]
-				bar := progress.New(stderr, min(len(rows), max(o.maxRows, len(rows)*boolInt(o.maxRows < 0))), "dist "+task, "rows", g.Quiet)
-				res, drows, err := eval.EvalDist(ctx, cands, f, task, rows, eval.DistOptions{Complete: o.complete, MaxRows: o.maxRows, Seed: 42},
-					func(done int) { bar.Set(done, "") })
-				if err != nil {
-					return nil, err
-				}
-				bar.Finish()
-				rep.Dist[task] = res
-				for _, dr := range drows {
-					rw.add(struct {
-						Eval  string `json:"eval"`
-						Model string `json:"model"`
-						Task  string `json:"task"`
-						eval.DistRow
-					}{"dist", label, task, dr})
-				}
-			}
-		}
-	}
-	if len(data.coverage) > 0 {
-		variants := o.variants
-		if len(variants) == 0 {
-			variants = eval.Variants()
-		}
-		total := len(data.coverage) * len(variants) * o.n
-		var e eval.Sampler
-		if remoteRun {
-			e = &remote.Sampler{Client: cl, Tok: m, Params: remote.SampleParams{Concurrency: o.remote.concurrency}}
-		} else {
-			le, err := sample.NewEngine(m, sample.Options{Parallel: o.parallel, Threads: threads, Adapters: sp.adapters})
-			if err != nil {
-				return nil, err
-			}
-			defer le.Close()
-			le.SetTotal(total)
-			e = le
-		}
-		bar := progress.New(stderr, total, "coverage", "samples", g.Quiet)
-		done := 0
-		rep.Coverage = map[string]map[string]eval.CoverageMetrics{}
-		for ti, t := range data.coverage {
-			res, gens, err := eval.EvalCoverage(ctx, e, m, f, t, ti, eval.CoverageOptions{N: o.n, Seed: o.seed, Variants: variants},
-				func(gen eval.Generation) { done++; bar.Set(done, t.Name) })
-			if err != nil {
-				return nil, err
-			}
-			rep.Coverage[t.Name] = res
-			for _, gen := range gens {
-				rw.add(struct {
-					Eval  string `json:"eval"`
-					Model string `json:"model"`
-					eval.Generation
-				}{"coverage", label, gen})
-			}
-		}
-		bar.Finish()
-		rep.CoverageAggregate = eval.AggregateCoverage(rep.Coverage)
-	}
-	return rep, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func sortedTaskNames(m map[string][]suite.Row) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+	return eval.WriteMarkdown(table, res.Models)
 }
