@@ -72,7 +72,7 @@ func TestImpossibleValuesRefused(t *testing.T) {
 		{append(tune, "--description-prob", "1.5"), "--description-prob must be in [0, 1], got 1.5"},
 		{append(tune, "--format", "bogus"), `--format must be auto, spectrum or colon, got "bogus"`},
 		{[]string{"tune", stories, "--rows", empty, "-o", out}, empty + " holds no rows"},
-		{append(tune, "--resume", "--checkpoint-dir", filepath.Join(dir, "none")), "--resume: no checkpoint at " + filepath.Join(dir, "none", "checkpoint.gguf")},
+		{append(tune, "--resume", "--checkpoint-dir", filepath.Join(dir, "none")), "--resume: no readable checkpoint at " + filepath.Join(dir, "none", "checkpoint.gguf")},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			_, _, err := runCLI(t, c.args...)

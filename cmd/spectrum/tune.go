@@ -1,27 +1,17 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/spectrumkit/spectrum/eval"
-	"github.com/spectrumkit/spectrum/format"
 	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/internal/progress"
-	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/lora"
-	"github.com/spectrumkit/spectrum/models"
-	"github.com/spectrumkit/spectrum/sample"
-	"github.com/spectrumkit/spectrum/suite"
 	"github.com/spectrumkit/spectrum/tune"
 )
 
@@ -120,17 +110,7 @@ metadata, and loads in llama.cpp (--lora).`,
 
 func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) error {
 	yieldCoresToGGML()
-	if err := g.checkThreads(cmd); err != nil {
-		return err
-	}
 	if err := o.check(cmd); err != nil {
-		return err
-	}
-	info, err := models.ReadInfo(base)
-	if err != nil {
-		return err
-	}
-	if err := o.checkModel(info); err != nil {
 		return err
 	}
 	for _, p := range o.rowsFiles {
@@ -138,92 +118,20 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 			return fmt.Errorf("--rows %s is the base model", p)
 		}
 	}
-	paths := tune.Options{Base: base, Output: o.out, CheckpointDir: o.ckptDir, Inputs: o.rowsFiles}
-	if err := paths.CheckOutputs(); err != nil {
-		return err
-	}
-	if o.resume {
-		if _, ckpt, _ := paths.Paths(); !fileExists(ckpt) {
-			return fmt.Errorf("--resume: no checkpoint at %s (give the --checkpoint-dir of the run to continue)", ckpt)
-		}
-	}
-	m, err := g.loadModel(base, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	f, err := format.ForModel(o.formatName, info.Family, m)
-	if err != nil {
-		return err
-	}
-	g.logf("format: %s", format.Describe(f))
-
-	specs := o.tasks
-	if len(specs) == 0 && len(o.rowsFiles) == 0 {
-		specs = []string{tune.BuiltinTrain}
-	}
-	tasks, err := tune.ResolveTasks(specs)
-	if err != nil {
-		return err
-	}
-	for _, t := range tasks {
-		if t.Split == suite.SplitTest {
-			return fmt.Errorf("task %s belongs to the test split (held out); it cannot be trained on", t.Name)
-		}
-	}
-	var imported []suite.Row
-	for _, p := range o.rowsFiles {
-		rs, err := suite.ReadRowsFile(p)
-		if err != nil {
-			return err
-		}
-		for _, r := range rs {
-			if suite.IsTest(r.Task) {
-				return fmt.Errorf("%s: task %s belongs to the test split; it cannot be trained on", p, r.Task)
-			}
-		}
-		imported = append(imported, rs...)
-	}
-	rows, st, err := tune.PrepareRows(m, f, tasks, imported, tune.RowOptions{Seed: o.seed, RowsPerTask: o.rowsPerTask, MaxLength: o.maxLength, DescriptionProb: o.descProb})
-	if err != nil {
-		return err
-	}
-	g.logf("training rows: %s", st)
-
-	cfg := lora.DefaultConfig()
-	cfg.Rank, cfg.Alpha, cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.ClipNorm = o.rank, o.alpha, o.lr, o.schedule, o.wd, o.clip
-	cfg.Targets = strings.Split(o.targets, ",")
-	cfg.MaxSeqLen = o.maxLength
-	cfg.Threads = g.threads(m.NParams())
-	cfg.Seed = uint64(o.seed)
-	cfg.Device = o.device
-	cfg.Checkpointing = o.checkpointing
-	cfg.DequantBackward = o.dequant == "on"
-	if o.dequant == "auto" {
-		cfg.DequantBackward = lora.AutoDequantBackward(m.NParams(), o.checkpointing)
-	}
-	g.logf("backward pass: dequantized F32 copies %v, recompute %v", cfg.DequantBackward, cfg.Checkpointing)
-
-	var taskNames []string
-	for _, t := range tasks {
-		taskNames = append(taskNames, t.Name)
-	}
-	for _, p := range o.rowsFiles {
-		taskNames = append(taskNames, "rows:"+p)
-	}
-	evaluate, err := steerEvaluator(g, m, f, o, cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
+	tc := lora.DefaultConfig()
+	tc.Rank, tc.Alpha, tc.LR, tc.Schedule, tc.WeightDecay, tc.ClipNorm = o.rank, o.alpha, o.lr, o.schedule, o.wd, o.clip
+	tc.Targets = strings.Split(o.targets, ",")
+	tc.Device, tc.Checkpointing = o.device, o.checkpointing
 	var bar *progress.Bar
-	opts := tune.Options{
-		Base: base, Rows: rows, Trainer: cfg, Epochs: o.epochs, MaxSteps: o.maxSteps,
-		GradAccum: o.gradAccum, BatchTokens: o.batchTokens, Warmup: o.warmup, Seed: o.seed,
-		EvalEvery: o.evalEvery, Evaluate: evaluate, CheckpointDir: o.ckptDir, CheckpointEvery: o.ckptEvery,
-		CheckpointInterval: time.Duration(o.ckptMinutes * float64(time.Minute)),
-		Resume:             o.resume, ResumeExtend: o.resumeExtend, Output: o.out, Inputs: o.rowsFiles,
-		Metadata: map[string]string{"format": format.Describe(f), "tasks": strings.Join(taskNames, ","), "eval_tasks": strings.Join(o.evalTasks, ",")},
-		Logf:     g.logf,
+	cfg := tune.Config{
+		Base: base, Output: o.out, Tasks: o.tasks, RowsFiles: o.rowsFiles, RowsPerTask: o.rowsPerTask,
+		DescriptionProb: o.descProb, Format: o.formatName, MaxLength: o.maxLength, Seed: o.seed,
+		Trainer: tc, Dequant: o.dequant,
+		Epochs: o.epochs, MaxSteps: o.maxSteps, GradAccum: o.gradAccum, BatchTokens: o.batchTokens, Warmup: o.warmup,
+		EvalTasks: o.evalTasks, EvalRows: o.evalRows, EvalEvery: o.evalEvery,
+		CheckpointDir: o.ckptDir, CheckpointEvery: o.ckptEvery, CheckpointInterval: time.Duration(o.ckptMinutes * float64(time.Minute)),
+		Resume: o.resume, ResumeExtend: o.resumeExtend, Threads: g.Threads, GPULayers: g.GPULayers,
+		Logf: g.logf,
 		Progress: func(p tune.Progress) {
 			if bar == nil {
 				bar = progress.New(cmd.ErrOrStderr(), p.TotalSteps, "training", "steps", g.Quiet)
@@ -231,7 +139,10 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 			bar.Set(p.Step, fmt.Sprintf("loss %.4f  lr %.2g  %.0f tok/s", p.Result.Loss, p.Result.LR, p.TokensPerSec))
 		},
 	}
-	sum, err := tune.Run(cmd.Context(), opts)
+	if !g.Quiet {
+		cfg.Phases = cmd.ErrOrStderr()
+	}
+	sum, err := tune.Tune(cmd.Context(), cfg)
 	if sum.Interrupted {
 		bar.Stop(fmt.Sprintf("interrupted at step %d; checkpoint %s (continue with --resume)", sum.InterruptedAt, sum.Checkpoint))
 	} else if err == nil {
@@ -242,9 +153,7 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 	if err != nil && !sum.Interrupted {
 		return err
 	}
-	enc := json.NewEncoder(cmd.OutOrStdout())
-	enc.SetIndent("", "  ")
-	if eerr := enc.Encode(sum); eerr != nil {
+	if eerr := writeJSON(cmd.OutOrStdout(), sum); eerr != nil {
 		return eerr
 	}
 	return err
@@ -314,104 +223,3 @@ func (o *tuneFlags) check(cmd *cobra.Command) error {
 // above the narrowest adapted matrix adds parameters that cannot be used
 // (and can exhaust memory), and rows longer than the model's context were
 // never seen in pre-training.
-func (o *tuneFlags) checkModel(info *models.Info) error {
-	if info.Type != "" && info.Type != "model" {
-		return fmt.Errorf("%s is a %s, not a base model", info.Path, info.Type)
-	}
-	if n := minAdaptedDim(info); n > 0 && o.rank > n {
-		return fmt.Errorf("--rank %d is more than the narrowest adapted matrix of %s (%d): use at most %d", o.rank, info.Path, n, n)
-	}
-	if c := int(info.ContextLength); c > 0 && o.maxLength > c {
-		return fmt.Errorf("--max-length %d is more than %s's context length (%d)", o.maxLength, info.Path, c)
-	}
-	return nil
-}
-
-// minAdaptedDim is the smallest dimension among the model's attention and
-// feed-forward matrices (0 if unknown).
-func minAdaptedDim(info *models.Info) int {
-	n := int(info.EmbeddingLength)
-	if info.HeadCount > 0 && info.HeadCountKV > 0 && info.EmbeddingLength > 0 {
-		headDim := int(info.EmbeddingLength / info.HeadCount)
-		if info.KeyLength > 0 {
-			headDim = int(info.KeyLength)
-		}
-		n = min(n, headDim*int(info.HeadCountKV))
-	}
-	if info.FeedForwardLength > 0 {
-		n = min(n, int(info.FeedForwardLength))
-	}
-	return n
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// steerEvaluator returns the held-out steerability evaluation of tune: the
-// eval tasks' rows are generated once (a seed apart from training) and
-// scored by llama.cpp with each adapter; metrics are the means over tasks of
-// loss_geq_1 and all_acc_geq_1, plus per-task values.
-func steerEvaluator(g *globalOptions, m *llama.Model, f format.Format, o *tuneFlags, stderr io.Writer) (func(context.Context, string) (map[string]float64, error), error) {
-	if len(o.evalTasks) == 0 || (len(o.evalTasks) == 1 && (o.evalTasks[0] == "none" || o.evalTasks[0] == "")) {
-		return nil, nil
-	}
-	tasks, err := tune.ResolveTasks(o.evalTasks)
-	if err != nil {
-		return nil, err
-	}
-	var prepared []*eval.SteerTask
-	for i, t := range tasks {
-		rows, err := t.Generate(o.seed+7_000_001+int64(i), o.evalRows)
-		if err != nil {
-			return nil, err
-		}
-		st, err := eval.PrepareSteer(f, m, t.Name, rows, eval.SteerOptions{Seed: uint64(o.seed), SelectMaxLen: o.maxLength})
-		if err != nil {
-			return nil, fmt.Errorf("held-out task %s: %w", t.Name, err)
-		}
-		prepared = append(prepared, st)
-	}
-	return func(ctx context.Context, adapter string) (map[string]float64, error) {
-		if progress.IsTerminal(stderr) {
-			fmt.Fprintln(stderr) // below the training bar
-		}
-		end := progress.Phase(stderr, fmt.Sprintf("held-out evaluation (%d tasks)", len(prepared)), g.Quiet)
-		defer end()
-		s, err := eval.NewScorer(m, eval.ScorerOptions{Threads: g.threads(m.NParams()), Adapters: []sample.AdapterSpec{{Path: adapter, Scale: 1}}})
-		if err != nil {
-			return nil, err
-		}
-		defer s.Close()
-		out := map[string]float64{}
-		var loss, acc []float64
-		for _, st := range prepared {
-			res, _, err := eval.EvalSteer(ctx, s, st, nil)
-			if err != nil {
-				return nil, err
-			}
-			if !math.IsNaN(float64(res.LossGeq1)) { // JSON has no NaN: tasks without scored outputs are left out
-				out[st.Task+"/loss_geq_1"] = float64(res.LossGeq1)
-				out[st.Task+"/all_acc_geq_1"] = float64(res.AllAccGeq1)
-				loss = append(loss, float64(res.LossGeq1))
-				acc = append(acc, float64(res.AllAccGeq1))
-			}
-		}
-		if len(loss) > 0 {
-			out["loss_geq_1"], out["all_acc_geq_1"] = mean(loss), mean(acc)
-		}
-		return out, nil
-	}, nil
-}
-
-func mean(x []float64) float64 {
-	if len(x) == 0 {
-		return math.NaN()
-	}
-	s := 0.0
-	for _, v := range x {
-		s += v
-	}
-	return s / float64(len(x))
-}
