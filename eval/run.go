@@ -3,6 +3,7 @@ package eval
 // The evaluation driver: what `spectrum eval` runs, as a Go API.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,13 +52,13 @@ type Config struct {
 	GPULayers int // layers offloaded to a GPU (-1: all)
 
 	// steer
-	K, SelectMaxLen, MaxRows int  // in-context examples (0: automatic), tokens for choosing k, rows per task
-	Pack, Batch              int  // rows per decode, tokens per decode
+	K, SelectMaxLen, MaxRows int  // in-context examples (0: automatic), tokens for choosing k (0: 2048), rows per task (0: 1000)
+	Pack, Batch              int  // rows per decode (0: 16), tokens per decode (0: 2048)
 	Restrict, ECE            bool // label-token restriction; calibration error
 	KVType                   string
 
 	// coverage
-	N, Parallel int
+	N, Parallel int // generations per task and variant (0: 100), completions decoded together (0: min(N, 32))
 	Variants    []string
 
 	// dist
@@ -125,11 +126,14 @@ func Prepare(c Config) (*Plan, error) {
 			return nil, fmt.Errorf("eval: unknown variant %q (want description, examples or both)", v)
 		}
 	}
-	if modeHas(c.Mode, "steer") && (c.Pack < 1 || c.Batch < 1 || c.SelectMaxLen < 1) {
-		return nil, errors.New("eval: steer needs Pack, Batch and SelectMaxLen ≥ 1")
-	}
-	if modeHas(c.Mode, "coverage") && c.N < 1 {
-		return nil, errors.New("eval: coverage needs N ≥ 1 generations")
+	// Zero values are the CLI's defaults.
+	c.Pack = cmp.Or(c.Pack, 16)
+	c.Batch = cmp.Or(c.Batch, 2048)
+	c.SelectMaxLen = cmp.Or(c.SelectMaxLen, 2048)
+	c.MaxRows = cmp.Or(c.MaxRows, 1000)
+	c.N = cmp.Or(c.N, 100)
+	if c.Pack < 1 || c.Batch < 1 || c.SelectMaxLen < 1 || c.N < 1 || c.K < 0 || c.NRows < 0 || c.Parallel < 0 {
+		return nil, errors.New("eval: Pack, Batch, SelectMaxLen and N must be ≥ 1, K, NRows and Parallel ≥ 0")
 	}
 	if c.Remote != nil {
 		for _, m := range c.Models {
