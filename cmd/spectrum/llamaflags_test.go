@@ -194,3 +194,15 @@ func TestChat(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestProgressOffTerminal: with stderr not a terminal, progress is plain
+// lines (no carriage-return frames, no rate before a measurement).
+func TestProgressOffTerminal(t *testing.T) {
+	_, stderr, err := runCLI(t, "sample", filepath.Join(sharedModels, "stories260K.gguf"), "-p", "Once", "-n", "8", "--max-tokens", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stderr, "\r") || strings.Contains(stderr, "/hr") || !strings.Contains(stderr, "sampling: 8/8 completions (100%), ") {
+		t.Errorf("stderr off a terminal: %q", stderr)
+	}
+}

@@ -90,8 +90,10 @@ decoding the prompt once and --parallel completions at a time.
 The prompt is built from --description, --example (each an output) and
 --input, rendered in the model's format (--format auto picks the Spectrum
 format when the model has its family's turn tokens, else the colon format),
-or given raw with -p. Sampling defaults are neutral (temperature 1, no top-k,
-top-p or min-p), as distribution measurements need. Completions stop at the
+or given raw with -p (or -f FILE, - for stdin). Sampling defaults are neutral
+(temperature 1, no top-k, top-p or min-p), as distribution measurements need;
+llama.cpp's are top-k 40, top-p 0.95, min-p 0.05, which cut the distribution's
+tail. Completions stop at the
 format's stop string, the model's end-of-generation tokens or --max-tokens;
 --first-line keeps only the stripped first line (the coverage protocol).
 
