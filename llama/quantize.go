@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"unsafe"
@@ -84,6 +85,9 @@ func QuantizeContext(ctx context.Context, in, out, typ string, p QuantizeParams)
 		}
 		return fmt.Errorf("llama: %s is already quantized (%s); quantizing it again adds a second rounding error: start from an F32/F16/BF16 file, or allow it with --allow-requantize", in, name)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f, err := outfile.Create(out, in)
 	if err != nil {
 		return fmt.Errorf("llama: %w", err)
@@ -107,6 +111,13 @@ func QuantizeContext(ctx context.Context, in, out, typ string, p QuantizeParams)
 	}()
 	select {
 	case <-ctx.Done():
+		// The abandoned call may still (re)create the temporary file: it is
+		// removed again when the call ends.
+		name := f.Name()
+		go func() {
+			<-done
+			os.Remove(name)
+		}()
 		return ctx.Err()
 	case rc := <-done:
 		if rc != 0 {

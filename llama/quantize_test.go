@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spectrumkit/spectrum/models/synth"
 )
@@ -55,7 +56,13 @@ func TestQuantizeRequantizeAndCancel(t *testing.T) {
 	if err := QuantizeContext(ctx, in, filepath.Join(dir, "c.gguf"), "q8_0", QuantizeParams{Threads: 1}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
-	ents, _ := os.ReadDir(dir)
+	// The abandoned C call ends on its own; its temporary file goes with it.
+	var ents []os.DirEntry
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ents, _ = os.ReadDir(dir); len(ents) == 2 {
+			break
+		}
+	}
 	if len(ents) != 2 {
 		t.Fatalf("files after a cancelled run: %v, want q8.gguf and q4.gguf only", ents)
 	}

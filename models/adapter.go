@@ -1,7 +1,11 @@
 package models
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 )
@@ -71,4 +75,19 @@ func DescribeAdapter(f *File) (*AdapterInfo, error) {
 		}
 	}
 	return a, nil
+}
+
+// FileSHA256 is the hex sha256 of a file's bytes (the identity of a base
+// model in adapters and checkpoints).
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/spectrumkit/spectrum/internal/outfile"
+	"github.com/spectrumkit/spectrum/internal/record"
 )
 
 // File is a JSONL file of completions that a run appends to and a re-run
@@ -141,20 +141,7 @@ func readSettings(path string) (map[string]string, error) {
 }
 
 func diffSettings(saved, now map[string]string, free []string) []string {
-	keys := map[string]bool{}
-	for k := range saved {
-		keys[k] = true
-	}
-	for k := range now {
-		keys[k] = true
-	}
-	var out []string
-	for _, k := range slices.Sorted(maps.Keys(keys)) {
-		if saved[k] != now[k] && !slices.Contains(free, k) {
-			out = append(out, fmt.Sprintf("%s: file %q, this run %q", k, saved[k], now[k]))
-		}
-	}
-	return out
+	return record.Diff(saved, now, "file", nil, func(k string) bool { return slices.Contains(free, k) })
 }
 
 // Has reports whether the completion (row, index) is in the file.

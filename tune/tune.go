@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spectrumkit/spectrum/internal/outfile"
+	"github.com/spectrumkit/spectrum/internal/record"
 	"github.com/spectrumkit/spectrum/lora"
 	"github.com/spectrumkit/spectrum/models"
 )
@@ -246,25 +246,13 @@ var extendKeys = map[string]bool{"epochs": true, "max_steps": true, "total_steps
 
 // diffRun lists how a checkpoint's run record differs from this run's.
 func diffRun(saved, now map[string]string, extend bool) []string {
-	keys := map[string]bool{}
-	for k := range saved {
-		keys[k] = true
-	}
-	for k := range now {
-		keys[k] = true
-	}
-	var out []string
-	for _, k := range slices.Sorted(maps.Keys(keys)) {
-		if saved[k] == now[k] || (extend && extendKeys[k]) {
-			continue
+	name := func(k string) string {
+		if n := runKeyNames[k]; n != "" {
+			return n
 		}
-		name := runKeyNames[k]
-		if name == "" {
-			name = "--" + k
-		}
-		out = append(out, fmt.Sprintf("%s: checkpoint %q, this run %q", name, saved[k], now[k]))
+		return "--" + k
 	}
-	return out
+	return record.Diff(saved, now, "checkpoint", name, func(k string) bool { return extend && extendKeys[k] })
 }
 
 // logState is what a training log says about the run so far.
@@ -351,7 +339,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if o.MaxSteps > 0 {
 		total = o.MaxSteps
 	}
-	baseSHA, err := fileSHA256(o.Base)
+	baseSHA, err := models.FileSHA256(o.Base)
 	if err != nil {
 		return sum, fmt.Errorf("tune: %w", err)
 	}
@@ -602,17 +590,4 @@ func writeAdapter(tr *lora.Trainer, o Options, baseSHA string) error {
 	}
 	w.Protect(append([]string{o.Base}, o.Inputs...)...)
 	return w.WriteFile(o.Output)
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -173,9 +173,10 @@ func gemmaVocab(t *testing.T) *llama.Model {
 	return m
 }
 
-// TestRunResume: training N steps equals N/2, interrupt, resume, N/2; the
-// adapter carries its metadata and llama.cpp loads it.
-func TestRunResume(t *testing.T) {
+// smallRun is the rows and trainer settings of the resume tests: 16
+// coinflip rows in the colon format, rank 4.
+func smallRun(t *testing.T) ([]Prepared, lora.Config) {
+	t.Helper()
 	m := vocab(t)
 	colon, _ := format.ForFamily("colon", "")
 	tasks, _ := ResolveTasks([]string{"coinflip"})
@@ -185,6 +186,13 @@ func TestRunResume(t *testing.T) {
 	}
 	cfg := lora.DefaultConfig()
 	cfg.Rank, cfg.Alpha, cfg.LR, cfg.Threads, cfg.Schedule = 4, 8, 1e-3, 1, "cosine"
+	return rows, cfg
+}
+
+// TestRunResume: training N steps equals N/2, interrupt, resume, N/2; the
+// adapter carries its metadata and llama.cpp loads it.
+func TestRunResume(t *testing.T) {
+	rows, cfg := smallRun(t)
 	opts := func(dir string, steps int, resume bool) Options {
 		return Options{Base: stories, Rows: rows, Trainer: cfg, MaxSteps: steps, GradAccum: 2, Warmup: 0.1, Seed: 5,
 			CheckpointDir: dir, Resume: resume, Output: filepath.Join(dir, "adapter.gguf"),
@@ -302,15 +310,7 @@ func losses(t *testing.T, dir string) []float64 {
 // checkpoint) the log has each step once and the summary covers the whole
 // run; --checkpoint-minutes saves after steps.
 func TestResumeChecksRunAndLog(t *testing.T) {
-	m := vocab(t)
-	colon, _ := format.ForFamily("colon", "")
-	tasks, _ := ResolveTasks([]string{"coinflip"})
-	rows, _, err := PrepareRows(m, colon, tasks, nil, RowOptions{Seed: 1, RowsPerTask: 16, MaxLength: 96, DescriptionProb: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := lora.DefaultConfig()
-	cfg.Rank, cfg.Alpha, cfg.LR, cfg.Threads, cfg.Schedule = 4, 8, 1e-3, 1, "cosine"
+	rows, cfg := smallRun(t)
 	opts := func(dir string, resume bool) Options {
 		return Options{Base: stories, Rows: rows, Trainer: cfg, MaxSteps: 6, GradAccum: 2, Warmup: 0.1, Seed: 5,
 			CheckpointDir: dir, Resume: resume, Output: filepath.Join(dir, "adapter.gguf")}

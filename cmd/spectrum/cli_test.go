@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/charmbracelet/log"
 )
 
 var sharedModels = filepath.Join("..", "..", "..", "shared", "models")
@@ -18,15 +15,7 @@ var sharedModels = filepath.Join("..", "..", "..", "shared", "models")
 // to stdout and stderr.
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	root, _ := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(rewriteLlamaArgs(args))
-	log.SetOutput(&errb)
-	defer log.SetOutput(os.Stderr)
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errb.String(), err
+	return runCLIContext(t, context.Background(), args...)
 }
 
 func TestGenerateGolden(t *testing.T) {

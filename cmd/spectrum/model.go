@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -189,7 +187,7 @@ func adapterInfo(w io.Writer, f *models.File, base string, asJSON bool) error {
 		if _, err := models.InspectLoRA(bf, f); err != nil {
 			check.Fits, check.Error = false, err.Error()
 		}
-		if check.SHA256, err = fileSHA256(base); err != nil {
+		if check.SHA256, err = models.FileSHA256(base); err != nil {
 			return err
 		}
 		if want, ok := a.Provenance["base.sha256"]; ok {
@@ -250,20 +248,6 @@ func adapterInfo(w io.Writer, f *models.File, base string, asJSON bool) error {
 		return fmt.Errorf("%s does not fit %s", a.Path, base)
 	}
 	return nil
-}
-
-// fileSHA256 hashes a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func gpuLayersText(req, nLayer int) string {
