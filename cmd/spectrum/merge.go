@@ -165,7 +165,7 @@ func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOpt
 		}
 		report(res)
 		end := progress.Phase(cmd.ErrOrStderr(), "quantizing to "+typ, g.Quiet)
-		defer end()
+		defer end() // on the error paths; Phase's end runs once
 		// The intermediate file keeps the base's quantized tensors with
 		// --type same: requantizing them is what llama.cpp copies unchanged.
 		qp := llama.QuantizeParams{Threads: g.threads(info.Params), Pure: o.Pure, AllowRequantize: true}
@@ -178,6 +178,7 @@ func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOpt
 			}
 			err = llama.QuantizeContext(cmd.Context(), tmpName, o.Output, typ, qp)
 		}
+		end()
 		if err != nil {
 			return err
 		}
