@@ -84,17 +84,13 @@ func New(m *llama.Model, o Options) (*Session, error) {
 		return nil, err
 	}
 	s.ctx = ctx
-	for _, a := range o.Adapters {
-		ad, err := llama.LoadAdapter(m, a.Path)
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.adapters = append(s.adapters, ad)
-		if err := ctx.SetAdapter(ad, a.Scale); err != nil {
-			s.Close()
-			return nil, err
-		}
+	if s.adapters, err = sample.LoadAdapters(m, o.Adapters); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := sample.AttachAdapters(ctx, s.adapters, o.Adapters); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -233,8 +229,8 @@ type Distribution struct {
 // examples define, in the Spectrum format for the model's family (the colon
 // format for a model without turn tokens), at temperature 1 with no
 // truncation (the neutral sampling distribution measurements use), and
-// counts the distinct outputs.
-func (s *Session) Sample(ctx context.Context, n int, seed uint64) (*Distribution, error) {
+// counts the distinct outputs. progress, if set, is called after each draw.
+func (s *Session) Sample(ctx context.Context, n int, seed uint64, progress func(done int)) (*Distribution, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("chat: sample at least 1 output, got %d", n)
 	}
@@ -274,7 +270,14 @@ func (s *Session) Sample(ctx context.Context, n int, seed uint64) (*Distribution
 	}
 	defer e.Close()
 	counts := map[string]int{}
-	if err := e.Run(ctx, &req, func(c sample.Completion) error { counts[c.Text]++; return nil }); err != nil {
+	done := 0
+	if err := e.Run(ctx, &req, func(c sample.Completion) error {
+		counts[c.Text]++
+		if done++; progress != nil {
+			progress(done)
+		}
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	d := &Distribution{Format: format.Describe(f), N: n}

@@ -53,12 +53,12 @@ func TestSession(t *testing.T) {
 	if len(s.Turns()) != 0 {
 		t.Error("Reset kept the turns")
 	}
-	if _, err := s.Sample(context.Background(), 4, 1); err == nil {
+	if _, err := s.Sample(context.Background(), 4, 1, nil); err == nil {
 		t.Error("Sample with no description or example: no error")
 	}
 	s.SetDescription("A US state")
 	s.AddExample("Ohio")
-	d, err := s.Sample(context.Background(), 5, 1)
+	d, err := s.Sample(context.Background(), 5, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,14 +115,11 @@ func NewScorer(m *llama.Model, o ScorerOptions) (*Scorer, error) {
 			s.restrict[t] = true
 		}
 	}
-	for _, a := range o.Adapters {
-		ad, err := llama.LoadAdapter(m, a.Path)
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.adapters = append(s.adapters, ad)
+	ads, err := sample.LoadAdapters(m, o.Adapters)
+	if err != nil {
+		return nil, err
 	}
+	s.adapters = ads
 	return s, nil
 }
 
@@ -167,11 +164,9 @@ func (s *Scorer) ensure(cells int) error {
 	if err != nil {
 		return err
 	}
-	for i, a := range s.adapters {
-		if err := ctx.SetAdapter(a, s.opts.Adapters[i].Scale); err != nil {
-			ctx.Close()
-			return err
-		}
+	if err := sample.AttachAdapters(ctx, s.adapters, s.opts.Adapters); err != nil {
+		ctx.Close()
+		return err
 	}
 	if s.batch == nil {
 		if s.batch, err = llama.NewBatch(s.opts.NBatch, 1); err != nil {

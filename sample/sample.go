@@ -136,6 +136,34 @@ type AdapterSpec struct {
 	Scale float32
 }
 
+// LoadAdapters loads the adapters of specs for model m, in order; on an
+// error the ones already loaded are closed.
+func LoadAdapters(m *llama.Model, specs []AdapterSpec) ([]*llama.Adapter, error) {
+	var ads []*llama.Adapter
+	for _, a := range specs {
+		ad, err := llama.LoadAdapter(m, a.Path)
+		if err != nil {
+			for _, x := range ads {
+				x.Close()
+			}
+			return nil, err
+		}
+		ads = append(ads, ad)
+	}
+	return ads, nil
+}
+
+// AttachAdapters sets the adapters loaded by LoadAdapters on ctx at the
+// scales of their specs.
+func AttachAdapters(ctx *llama.Context, ads []*llama.Adapter, specs []AdapterSpec) error {
+	for i, a := range ads {
+		if err := ctx.SetAdapter(a, specs[i].Scale); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Progress reports an Engine's work so far.
 type Progress struct {
 	Done, Total int // completions
@@ -167,16 +195,11 @@ func NewEngine(m *llama.Model, opts Options) (*Engine, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("sample: threads must be ≥ 1 (0 for automatic), got %d", opts.Threads)
 	}
-	e := &Engine{model: m, opts: opts, start: time.Now()}
-	for _, a := range opts.Adapters {
-		ad, err := llama.LoadAdapter(m, a.Path)
-		if err != nil {
-			e.Close()
-			return nil, err
-		}
-		e.adapters = append(e.adapters, ad)
+	ads, err := LoadAdapters(m, opts.Adapters)
+	if err != nil {
+		return nil, err
 	}
-	return e, nil
+	return &Engine{model: m, opts: opts, start: time.Now(), adapters: ads}, nil
 }
 
 // Close frees the engine's context and adapters (not the model).
@@ -261,11 +284,9 @@ func (e *Engine) prepare(r *Request, p int) error {
 	if err != nil {
 		return err
 	}
-	for i, a := range e.adapters {
-		if err := ctx.SetAdapter(a, e.opts.Adapters[i].Scale); err != nil {
-			ctx.Close()
-			return err
-		}
+	if err := AttachAdapters(ctx, e.adapters, e.opts.Adapters); err != nil {
+		ctx.Close()
+		return err
 	}
 	if e.batch != nil {
 		e.batch.Close()

@@ -108,24 +108,30 @@ func (c *Config) paths() Options {
 // the settings (CheckModel) and the outputs against the inputs and each
 // other, and that a resume has a checkpoint.
 func (c *Config) CheckFiles() error {
+	_, err := c.checkFiles()
+	return err
+}
+
+// checkFiles is CheckFiles, returning the base model's info.
+func (c *Config) checkFiles() (*models.Info, error) {
 	info, err := models.ReadInfo(c.Base)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := CheckModel(info, c.Trainer.Rank, c.MaxLength); err != nil {
-		return err
+		return nil, err
 	}
 	p := c.paths()
 	if err := p.CheckOutputs(); err != nil {
-		return err
+		return nil, err
 	}
 	if c.Resume {
 		_, ckpt, _ := p.Paths()
 		if _, err := models.ReadInfo(ckpt); err != nil {
-			return fmt.Errorf("--resume: no readable checkpoint at %s (give the --checkpoint-dir of the run to continue): %w", ckpt, err)
+			return nil, fmt.Errorf("--resume: no readable checkpoint at %s (give the --checkpoint-dir of the run to continue): %w", ckpt, err)
 		}
 	}
-	return nil
+	return info, nil
 }
 
 // Tune loads the base model, builds the training rows in its format, and
@@ -135,10 +141,7 @@ func Tune(ctx context.Context, c Config) (Summary, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := c.CheckFiles(); err != nil {
-		return Summary{}, err
-	}
-	info, err := models.ReadInfo(c.Base)
+	info, err := c.checkFiles()
 	if err != nil {
 		return Summary{}, err
 	}

@@ -102,7 +102,7 @@ func runChat(cmd *cobra.Command, g *globalOptions, o *chatFlags, modelPath strin
 	defer s.Close()
 
 	in, out := cmd.InOrStdin(), cmd.OutOrStdout()
-	term := progress.IsTerminal(out) && isTerminalReader(in)
+	term := progress.IsTerminal(out) && progress.IsTerminal(in)
 	w := bufio.NewWriter(out)
 	defer w.Flush()
 	if term {
@@ -124,7 +124,8 @@ func runChat(cmd *cobra.Command, g *globalOptions, o *chatFlags, modelPath strin
 			continue
 		}
 		if strings.HasPrefix(line, "/") {
-			quit, err := chatCommand(cmd, s, w, line, &sampleSeed)
+			w.Flush() // what was said before goes out before /sample's progress
+			quit, err := chatCommand(cmd, s, w, line, &sampleSeed, g.Quiet)
 			if err != nil {
 				fmt.Fprintln(w, "error:", err)
 			}
@@ -151,7 +152,7 @@ func runChat(cmd *cobra.Command, g *globalOptions, o *chatFlags, modelPath strin
 }
 
 // chatCommand runs one /command; it reports whether to quit.
-func chatCommand(cmd *cobra.Command, s *chat.Session, w io.Writer, line string, seed *uint64) (bool, error) {
+func chatCommand(cmd *cobra.Command, s *chat.Session, w io.Writer, line string, seed *uint64, quiet bool) (bool, error) {
 	name, arg, _ := strings.Cut(line, " ")
 	arg = strings.TrimSpace(arg)
 	switch name {
@@ -190,10 +191,13 @@ func chatCommand(cmd *cobra.Command, s *chat.Session, w io.Writer, line string, 
 			}
 			n = v
 		}
-		d, err := s.Sample(cmd.Context(), n, *seed)
+		bar := progress.New(cmd.ErrOrStderr(), n, "sampling", "outputs", quiet)
+		d, err := s.Sample(cmd.Context(), n, *seed, func(done int) { bar.Set(done, "") })
 		if err != nil {
+			bar.Stop("stopped")
 			return false, err
 		}
+		bar.Finish()
 		*seed++ // the next /sample draws afresh
 		for _, c := range d.Counts {
 			fmt.Fprintf(w, "%6d  %5.1f%%  %-20s  %s\n", c.N, 100*c.Share, strings.Repeat("█", int(math.Round(20*c.Share))), strconv.Quote(c.Text))
@@ -203,12 +207,6 @@ func chatCommand(cmd *cobra.Command, s *chat.Session, w io.Writer, line string, 
 		return false, fmt.Errorf("unknown command %s (/help lists them)", name)
 	}
 	return false, nil
-}
-
-// isTerminalReader reports whether r is a terminal.
-func isTerminalReader(r io.Reader) bool {
-	w, ok := r.(io.Writer)
-	return ok && progress.IsTerminal(w)
 }
 
 // cmp3 returns the first non-nil error.

@@ -552,15 +552,17 @@ func runGenerate(cmd *cobra.Command, g *globalOptions, o *generateFlags, modelPa
 		return err
 	}
 	defer ctx.Close()
-	for _, a := range adapters {
-		ad, err := llama.LoadAdapter(m, a.Path)
-		if err != nil {
-			return err
+	ads, err := sample.LoadAdapters(m, adapters)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, a := range ads {
+			a.Close()
 		}
-		defer ad.Close()
-		if err := ctx.SetAdapter(ad, a.Scale); err != nil {
-			return err
-		}
+	}()
+	if err := sample.AttachAdapters(ctx, ads, adapters); err != nil {
+		return err
 	}
 	sp := o.sp
 	sp.Seed = o.seed

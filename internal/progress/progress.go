@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // Interval is the time between two plain progress lines.
@@ -37,14 +38,12 @@ type Bar struct {
 	detail string
 }
 
-// IsTerminal reports whether w is a terminal (a character device).
-func IsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && fi.Mode()&os.ModeDevice != 0
+// IsTerminal reports whether v (a reader or writer) is a terminal: an
+// *os.File for which isatty holds (/dev/null, a character device too, is
+// not one).
+func IsTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // New returns a bar counting to total units named unit (e.g. "completions")
