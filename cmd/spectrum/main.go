@@ -144,11 +144,7 @@ func (g *globalOptions) threads(nParams uint64) int {
 	if g.Threads > 0 {
 		return g.Threads
 	}
-	// ggml's workers spin: for tiny models synchronisation costs more than the math.
-	if nParams > 0 && nParams < 20_000_000 {
-		return 1
-	}
-	return llama.DefaultThreads()
+	return llama.AutoThreads(nParams)
 }
 
 func main() {
