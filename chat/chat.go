@@ -248,22 +248,12 @@ func (s *Session) Sample(ctx context.Context, n int, seed uint64, progress func(
 	if err != nil {
 		return nil, err
 	}
-	segs, err := f.Render(msgs, true)
+	prompts, stop, err := sample.FormatPrompts(s.m, f, [][]format.Message{msgs}, nil)
 	if err != nil {
 		return nil, err
 	}
-	tk, err := format.TokenizePrompt(s.m, segs)
-	if err != nil {
-		return nil, err
-	}
-	req := sample.Request{Prompt: tk.IDs, N: n, MaxTokens: 32, Temp: 1, TopP: 1, Seed: seed, FirstLine: true}
-	if st := f.StopString(); st != "" {
-		if id, ok := s.m.TokenID(st); ok && s.m.IsControl(id) {
-			req.StopTokens = []llama.Token{id}
-		} else {
-			req.Stop = []string{st}
-		}
-	}
+	req := sample.Request{Prompt: prompts[0].Tokens, N: n, MaxTokens: 32, Temp: 1, TopP: 1, Seed: seed, FirstLine: true,
+		Stop: stop.Strings, StopTokens: stop.Tokens}
 	e, err := sample.NewEngine(s.m, sample.Options{Threads: s.o.Threads, Adapters: s.o.Adapters})
 	if err != nil {
 		return nil, err

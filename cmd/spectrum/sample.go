@@ -58,13 +58,6 @@ func parseLoRA(specs []string) ([]sample.AdapterSpec, error) {
 	return out, nil
 }
 
-// promptJob is one prompt to sample from.
-type promptJob struct {
-	row  int
-	task string
-	toks []llama.Token
-}
-
 type sampleOptions struct {
 	formatName, description, input, raw, rowsPath string
 	examples, lora                                []string
@@ -215,10 +208,9 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 	}
 	defer m.Close()
 
-	var jobs []promptJob
-	var stop []string
+	var jobs []sample.Prompt
+	stop := append([]string{}, o.stop...)
 	var stopToks []llama.Token
-	stop = append(stop, o.stop...)
 	if o.raw != "" && cmd.Flags().Changed("format") {
 		return fmt.Errorf("--format applies to prompts built from --description/--example/--input or --rows; -p is sent as it is")
 	}
@@ -227,7 +219,7 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		if err != nil {
 			return err
 		}
-		jobs = append(jobs, promptJob{row: 0, toks: toks})
+		jobs = append(jobs, sample.Prompt{Row: 0, Tokens: toks})
 	} else {
 		f, err := format.ForModel(o.formatName, info.Family, m)
 		if err != nil {
@@ -254,24 +246,11 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 			}
 			rows, tasks = [][]format.Message{msgs}, []string{""}
 		}
-		for i, msgs := range rows {
-			segs, err := f.Render(msgs, true)
-			if err != nil {
-				return fmt.Errorf("row %d: %w", i+1, err)
-			}
-			tk, err := format.TokenizePrompt(m, segs)
-			if err != nil {
-				return fmt.Errorf("row %d: %w", i+1, err)
-			}
-			jobs = append(jobs, promptJob{row: i, task: tasks[i], toks: tk.IDs})
+		var fst sample.Stop
+		if jobs, fst, err = sample.FormatPrompts(m, f, rows, tasks); err != nil {
+			return err
 		}
-		if s := f.StopString(); s != "" {
-			if id, ok := m.TokenID(s); ok && m.IsControl(id) {
-				stopToks = append(stopToks, id)
-			} else {
-				stop = append(stop, s)
-			}
-		}
+		stop, stopToks = append(stop, fst.Strings...), fst.Tokens
 	}
 
 	var cl *remote.Client
@@ -279,7 +258,7 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		if cl, err = o.remote.client(cmd.Context(), g); err != nil {
 			return err
 		}
-		if err := remote.CheckTokenizer(cmd.Context(), cl, m, jobs[0].toks); err != nil {
+		if err := remote.CheckTokenizer(cmd.Context(), cl, m, jobs[0].Tokens); err != nil {
 			return err
 		}
 	}
@@ -301,7 +280,7 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 	total := len(jobs) * o.req.N
 	if file != nil {
 		for _, j := range jobs {
-			total -= file.Done(j.row, o.req.N)
+			total -= file.Done(j.Row, o.req.N)
 		}
 		if total < len(jobs)*o.req.N {
 			g.logf("resuming %s: %d of %d completions drawn already", o.out, len(jobs)*o.req.N-total, len(jobs)*o.req.N)
@@ -346,12 +325,12 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 	if remoteRun {
 		rjobs := make([]remote.SampleJob, len(jobs))
 		for i, j := range jobs {
-			rjobs[i] = remote.SampleJob{Row: j.row, Task: j.task, N: o.req.N, Prompt: o.raw}
+			rjobs[i] = remote.SampleJob{Row: j.Row, Task: j.Task, N: o.req.N, Prompt: o.raw}
 			if o.raw == "" {
-				rjobs[i].Prompt = remote.PromptText(m, j.toks)
+				rjobs[i].Prompt = remote.PromptText(m, j.Tokens)
 			}
 			if file != nil {
-				row := j.row
+				row := j.Row
 				rjobs[i].Have = func(index int) bool { return file.Has(row, index) }
 			}
 		}
@@ -384,11 +363,11 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 		defer e.Close()
 		e.SetTotal(total)
 		for _, j := range jobs {
-			if file != nil && file.Done(j.row, o.req.N) == o.req.N {
+			if file != nil && file.Done(j.Row, o.req.N) == o.req.N {
 				continue
 			}
 			req := o.req
-			req.Row, req.Task, req.Prompt, req.Stop, req.StopTokens = j.row, j.task, j.toks, stop, stopToks
+			req.Row, req.Task, req.Prompt, req.Stop, req.StopTokens = j.Row, j.Task, j.Tokens, stop, stopToks
 			if err := e.Run(cmd.Context(), &req, emit); err != nil {
 				w.Flush()
 				return err
@@ -406,7 +385,7 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 // a resume with other settings is refused (sample.OpenFile). Files are
 // identified by path, size and modification time (hashing a model for
 // every run would cost seconds); prompts by the hash of their tokens.
-func (o *sampleOptions) settings(modelPath string, adapters []sample.AdapterSpec, jobs []promptJob, cl *remote.Client) (map[string]string, error) {
+func (o *sampleOptions) settings(modelPath string, adapters []sample.AdapterSpec, jobs []sample.Prompt, cl *remote.Client) (map[string]string, error) {
 	id := func(p string) (string, error) {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -421,7 +400,7 @@ func (o *sampleOptions) settings(modelPath string, adapters []sample.AdapterSpec
 	}
 	h := sha256.New()
 	for _, j := range jobs {
-		fmt.Fprintf(h, "%d:%v\n", j.row, j.toks)
+		fmt.Fprintf(h, "%d:%v\n", j.Row, j.Tokens)
 	}
 	var lora []string
 	for _, a := range adapters {
