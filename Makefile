@@ -24,7 +24,12 @@ OLLAMA_DIR := $(shell $(GO) mod download -json github.com/ollama/ollama 2>/dev/n
 endif
 
 export CGO_ENABLED := 1
-export CGO_CPPFLAGS := -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
+GGML_SRC   := $(OLLAMA_DIR)/ml/backend/ggml/ggml/src
+export CGO_CPPFLAGS := -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include -I$(GGML_SRC) -I$(GGML_SRC)/ggml-blas
+
+# ggml's src/ and ggml-blas/ are on the include path for llama/ggml_blas.cpp,
+# which compiles the module's BLAS backend; the BLAS library itself (OpenBLAS,
+# Debian: libopenblas0) is opened at run time, so it is not needed to build.
 CGO_CFLAGS   ?= -O3 $(CPUFLAGS) $(NOAMX)
 CGO_CXXFLAGS ?= -O3 $(CPUFLAGS) $(NOAMX)
 export CGO_CFLAGS
@@ -37,7 +42,7 @@ CUDA_ARCHITECTURES ?= native
 CUDA_BUILD         ?= build/cuda
 NPROC              := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build test vet fuzz bench env clean cuda demo models peer
+.PHONY: all build test vet fuzz bench env clean cuda demo models peer pypeer
 
 all: build
 
@@ -56,6 +61,12 @@ models:
 # backend is tested against. A set-up step, about 8 minutes once.
 peer:
 	scripts/peer.sh
+
+# pypeer installs the reference stack (torch, transformers, peft, trl, gguf;
+# PyPI, pinned) into its own virtual environment (scripts/pypeer.sh), for the
+# side-by-side benchmarks against PEFT. A set-up step, about 6 GiB, once.
+pypeer:
+	scripts/pypeer.sh
 
 vet:
 	$(GO) vet ./...

@@ -320,6 +320,7 @@ func (p *Plan) evalModel(ctx context.Context, sp ModelSpec) (*Report, error) {
 		}
 		rep.Server = rb.Server
 	} else {
+		rep.BLAS, _ = llama.BLAS()
 		threads = c.Threads
 		if threads == 0 {
 			threads = llama.AutoThreads(m.NParams())

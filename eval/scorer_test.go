@@ -203,7 +203,16 @@ func TestScorerPackingAndLabelledLogits(t *testing.T) {
 	if d := maxDiff(a, d); d > 1e-4 {
 		t.Errorf("packing in one shared KV buffer changed NLLs by up to %g", d)
 	}
-	if d := maxDiff(b, c); d != 0 {
+	// On ggml's kernels the two are bit-identical. With BLAS (llama.BLAS),
+	// the output matmul runs on BLAS only with ≥ 32 rows, so the
+	// labelled-only head (fewer rows) may take the other kernel: the NLLs
+	// then differ by rounding, a few 1e-6 (measured
+	// 6.5e-6 on stories260K).
+	tol := 0.0
+	if lib, _ := llama.BLAS(); lib != "" {
+		tol = 1e-4
+	}
+	if d := maxDiff(b, c); d > tol {
 		t.Errorf("labelled-only logits differ from all logits by up to %g", d)
 	}
 }

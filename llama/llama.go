@@ -56,6 +56,7 @@ const BackendPathEnv = "SPECTRUM_BACKEND_PATH"
 func Init() {
 	initOnce.Do(func() {
 		installLogger()
+		initBLAS()
 		for _, dir := range backendDirs() {
 			cdir := C.CString(dir)
 			C.ggml_backend_load_all_from_path(cdir)

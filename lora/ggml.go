@@ -8,6 +8,16 @@ package lora
 #include <ggml-backend.h>
 #include <ggml-cpu.h>
 
+typedef void (*lora_set_threads_fn)(ggml_backend_t, int);
+
+// lora_set_threads sets an accelerator backend's thread count through its
+// registry's "ggml_backend_set_n_threads" entry, when it has one.
+static void lora_set_threads(ggml_backend_dev_t dev, ggml_backend_t b, int n) {
+	ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
+	lora_set_threads_fn fn = reg ? (lora_set_threads_fn) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads") : NULL;
+	if (fn) fn(b, n);
+}
+
 static struct ggml_context * lora_ctx_init(size_t mem) {
 	struct ggml_init_params p = { mem, NULL, true };
 	return ggml_init(p);
@@ -122,6 +132,7 @@ func getF32(t tensor) []float32 {
 type backend struct {
 	main  C.ggml_backend_t // where weights, adapter and graphs live
 	cpu   C.ggml_backend_t // CPU backend (== main on the CPU)
+	accel C.ggml_backend_t // BLAS backend for the CPU's big products, or nil
 	name  string           // device name, e.g. "CPU", "CUDA0"
 	isCPU bool
 	sched C.ggml_backend_sched_t
@@ -165,10 +176,8 @@ func pickDevice(device string) (C.ggml_backend_dev_t, error) {
 	return nil, fmt.Errorf("lora: unknown device %q (auto, cpu, cuda, or one of: %s)", device, strings.Join(names, ", "))
 }
 
-func newBackend(threads, graphSize int, device string) (*backend, error) {
-	if device != "cpu" {
-		llama.Init() // loads the dynamically built backends (libggml-cuda.so)
-	}
+func newBackend(threads, graphSize int, device string, noBLAS bool) (*backend, error) {
+	llama.Init() // registers BLAS, loads the dynamically built backends (libggml-cuda.so)
 	dev, err := pickDevice(device)
 	if err != nil {
 		return nil, err
@@ -188,6 +197,17 @@ func newBackend(threads, graphSize int, device string) (*backend, error) {
 		}
 		b.main, b.name, b.isCPU = main, C.GoString(C.ggml_backend_dev_name(dev)), false
 		backends = []C.ggml_backend_t{main, cpu} // the CPU last: the fallback
+	} else if acc := C.ggml_backend_dev_by_type(C.GGML_BACKEND_DEVICE_TYPE_ACCEL); acc != nil && !noBLAS {
+		// ggml's BLAS backend (llama.BLAS) shares the CPU's host buffers;
+		// put before the CPU, the scheduler gives it every matmul and
+		// out_prod it supports (F32 activations, ≥ 32 rows) and leaves the
+		// rest to the CPU. As in llama.cpp, it is used only when the main
+		// device is the CPU.
+		b.accel = C.ggml_backend_dev_init(acc, nil)
+		if b.accel != nil {
+			C.lora_set_threads(acc, b.accel, C.int(threads))
+			backends = []C.ggml_backend_t{b.accel, cpu}
+		}
 	}
 	b.sched = C.ggml_backend_sched_new(&backends[0], nil, C.int(len(backends)), C.size_t(graphSize), false, false)
 	if b.sched == nil {
@@ -207,6 +227,10 @@ func (b *backend) free() {
 	}
 	if b.main != nil && b.main != b.cpu {
 		C.ggml_backend_free(b.main)
+	}
+	if b.accel != nil {
+		C.ggml_backend_free(b.accel)
+		b.accel = nil
 	}
 	b.main = nil
 	if b.cpu != nil {

@@ -93,7 +93,11 @@ type Config struct {
 	// loss and the first forward pass keep the stored types. Non-CPU devices
 	// set it together with Checkpointing.
 	DequantBackward bool
-	Seed            uint64 // initialisation of A and the RNG returned by Rand
+	// NoBLAS keeps every product on ggml's CPU kernels even where the
+	// build has a BLAS library (llama.BLAS); by default, on the CPU, F32
+	// matmuls and out_prods with 32 rows or more run on BLAS.
+	NoBLAS bool
+	Seed   uint64 // initialisation of A and the RNG returned by Rand
 
 	// Logf, if set, receives warnings (e.g. truncated rows).
 	Logf func(format string, args ...any)
@@ -280,7 +284,7 @@ func NewTrainer(basePath string, cfg Config) (*Trainer, error) {
 	if dev != "" && dev != "auto" && dev != "cpu" && dev != "cuda" {
 		dev = cfg.Device // an exact device name
 	}
-	if t.be, err = newBackend(cfg.Threads, t.graphSize(), dev); err != nil {
+	if t.be, err = newBackend(cfg.Threads, t.graphSize(), dev, cfg.NoBLAS); err != nil {
 		return nil, err
 	}
 	if !t.be.isCPU {
@@ -405,6 +409,10 @@ func (t *Trainer) Device() string {
 	}
 	return t.be.name
 }
+
+// BLAS reports whether the graphs' large products run on the BLAS
+// library (llama.BLAS names it).
+func (t *Trainer) BLAS() bool { return t.be != nil && t.be.accel != nil }
 
 // Config returns the configuration with defaults filled in.
 func (t *Trainer) Config() Config { return t.cfg }

@@ -147,6 +147,30 @@ func PeerPython(tb testing.TB) string {
 	return py
 }
 
+// PyPeerDir is where `make pypeer` installs the reference stack (torch,
+// transformers, peft, trl, gguf): $SPECTRUM_PYPEER, else spectrum/pypeer in
+// the user's cache folder.
+func PyPeerDir() string { return cacheDir("SPECTRUM_PYPEER", "pypeer") }
+
+// PyPeerPython returns the Python of the `make pypeer` environment. Where
+// it is absent the test or benchmark is skipped with a message naming `make
+// pypeer`, except in CI, where it fails.
+func PyPeerPython(tb testing.TB) string {
+	tb.Helper()
+	dir := PyPeerDir()
+	py := filepath.Join(dir, "bin", "python")
+	_, err1 := os.Stat(filepath.Join(dir, ".complete"))
+	_, err2 := os.Stat(py)
+	if err1 != nil || err2 != nil {
+		msg := fmt.Sprintf("the reference stack (torch, transformers, peft) is not installed in %s: run `make pypeer`", dir)
+		if InCI() {
+			tb.Fatalf("%s (CI must run the reference-stack tests)", msg)
+		}
+		tb.Skip(msg)
+	}
+	return py
+}
+
 // StartPeer runs llama-cpp-python's OpenAI-compatible server (from `make
 // peer`) on a free port of 127.0.0.1 with model, one thread and the extra
 // server flags, and returns its URL once it answers; the server is stopped

@@ -1,0 +1,61 @@
+package llama
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+)
+
+// BLASEnv names the environment variable that chooses the BLAS library:
+// unset or empty, the first OpenBLAS found (libopenblas.so.0); "off" (or
+// "0"), none; anything else, the file name or path of a library with the
+// CBLAS interface to dlopen. Benchmarks compare both settings in separate
+// processes this way, and a user can rule BLAS out when numbers look wrong.
+const BLASEnv = "SPECTRUM_BLAS"
+
+var (
+	blasOnce sync.Once
+	blasLib  string
+	blasErr  error
+)
+
+// initBLAS opens the BLAS library and registers ggml's BLAS backend, once.
+// It must run before any llama.cpp context or ggml scheduler is made: both
+// take their devices from ggml's registry.
+func initBLAS() {
+	blasOnce.Do(func() {
+		libs := blasCandidates
+		switch v := strings.TrimSpace(os.Getenv(BLASEnv)); strings.ToLower(v) {
+		case "":
+		case "off", "0", "false", "no", "none":
+			blasErr = fmt.Errorf("turned off by %s=%s", BLASEnv, v)
+			return
+		default:
+			libs = []string{v}
+		}
+		if len(libs) == 0 {
+			_, blasErr = loadBLAS(nil)
+			return
+		}
+		blasLib, blasErr = loadBLAS(libs)
+	})
+}
+
+// BLAS names the BLAS library that runs ggml's large F32 matrix products in
+// this process (OpenBLAS with its build configuration), or returns "" and
+// why there is none.
+//
+// ggml's BLAS backend (compiled from the pinned module's ggml-blas.cpp) is
+// an accelerator device beside the CPU: llama.cpp contexts give it the
+// matmuls of batches with at least 32 tokens (prompt processing, scoring),
+// and the LoRA trainer its matmuls and out_prods with F32 operands and at
+// least 32 rows. Quantized weights are dequantized to F32 for it, so its
+// results differ from the CPU kernels' (which quantize activations) by
+// about the activation-quantization error, and they are closer to an F32
+// model's. Token-by-token generation stays on ggml's kernels. The library
+// is opened at run time (dlopen), so a binary runs without it.
+func BLAS() (string, error) {
+	Init()
+	return blasLib, blasErr
+}
