@@ -83,7 +83,9 @@ func tinyConfig(arch string) synth.Config {
 // training, and finite-difference gradients for each supported
 // architecture on synthetic F32 models.
 func TestArchitectures(t *testing.T) {
-	for _, name := range []string{"llama", "qwen2", "qwen3", "gemma3", "gemma3-softcap"} {
+	// "-mqa": one K/V head (as Gemma 3 270M and 1B), where attention runs
+	// as 2-D products over all heads.
+	for _, name := range []string{"llama", "qwen2", "qwen3", "gemma3", "gemma3-softcap", "gemma3-mqa", "llama-mqa"} {
 		t.Run(name, func(t *testing.T) {
 			arch, _, _ := strings.Cut(name, "-")
 			var extra []models.KV
@@ -91,7 +93,11 @@ func TestArchitectures(t *testing.T) {
 				// Gemma 3 files normally have none; llama.cpp applies it when set.
 				extra = append(extra, models.KV{Key: "gemma3.final_logit_softcapping", Value: float32(3)})
 			}
-			path := synthModel(t, tinyConfig(arch), extra...)
+			cfg := tinyConfig(arch)
+			if strings.HasSuffix(name, "-mqa") {
+				cfg.NHeadKV = 1
+			}
+			path := synthModel(t, cfg, extra...)
 			tr := newTestTrainer(t, path, func(c *Config) { c.Rank = 4; c.LR = 1e-2 })
 			if arch == "gemma3" {
 				local := 0

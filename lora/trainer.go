@@ -302,6 +302,10 @@ func NewTrainer(basePath string, cfg Config) (*Trainer, error) {
 		return nil, err
 	}
 	t.initPairs()
+	if err := t.reserve(); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
 }
 
