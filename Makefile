@@ -78,12 +78,15 @@ test: models peer vet
 
 # bench: every target as a ratio against a baseline measured in the same
 # run. Training modes run in separate processes so that each reports its own
-# peak memory. BenchmarkSampleSweep (the measurements behind the sampling
+# peak memory. BenchmarkVsPEFT (tune) trains and scores beside PEFT and
+# transformers on the same rows; it needs `make pypeer` and skips without it.
+# BenchmarkSampleSweep (the measurements behind the sampling
 # defaults) is not part of it: go test -bench SampleSweep ./sample.
 bench:
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench BindingVsC -benchtime 4x ./llama
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench '^Benchmark(Sample|Steer)$$' -benchtime 1x -timeout 60m ./sample ./eval
 	$(GO) test -run '^$$' -bench 'RemoteVsLocal' -benchtime 1x -timeout 30m ./remote
+	$(GO) test -run '^$$' -bench 'VsPEFT' -benchtime 1x -timeout 60m ./tune
 	for mode in default checkpointing dequant dequant.checkpointing; do \
 		GOMAXPROCS=1 $(GO) test -run '^$$' -bench "^BenchmarkTrainStep(Gemma)?$$/^$$mode$$" -benchtime 1x -timeout 60m ./lora || exit 1; \
 	done

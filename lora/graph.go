@@ -117,7 +117,11 @@ func (t *Trainer) forward(g *gctx, n, nOut int, dequant bool) (inputs, tensor) {
 // matmul is W·x for a frozen matrix W.
 func (b *builder) matmul(w, x tensor) tensor {
 	if b.dequant && w._type != C.GGML_TYPE_F32 {
-		w = C.ggml_cast(b.c, w, C.GGML_TYPE_F32)
+		if cp := b.t.f32.copyOf(w); cp != nil {
+			w = cp
+		} else {
+			w = C.ggml_cast(b.c, w, C.GGML_TYPE_F32)
+		}
 	}
 	return C.ggml_mul_mat(b.c, w, x)
 }

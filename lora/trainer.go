@@ -152,6 +152,7 @@ type Trainer struct {
 	hp       *hparams
 	be       *backend
 	w        *weights
+	f32      *f32Copies // persistent F32 copies for DequantBackward, or nil
 
 	pairs  []*pair
 	pairAt map[pairKey]*pair
@@ -302,6 +303,12 @@ func NewTrainer(basePath string, cfg Config) (*Trainer, error) {
 		return nil, err
 	}
 	t.initPairs()
+	if t.cfg.DequantBackward && !t.cfg.Checkpointing && t.be.isCPU {
+		if err := t.makeF32Copies(); err != nil {
+			t.Close()
+			return nil, err
+		}
+	}
 	if err := t.reserve(); err != nil {
 		t.Close()
 		return nil, err
@@ -398,6 +405,8 @@ func (t *Trainer) Close() error {
 	t.pctx.free()
 	t.gctxT.free()
 	t.mctx.free()
+	t.f32.free()
+	t.f32 = nil
 	t.w.free()
 	t.w = nil
 	t.be.free()
