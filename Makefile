@@ -42,7 +42,7 @@ CUDA_ARCHITECTURES ?= native
 CUDA_BUILD         ?= build/cuda
 NPROC              := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build test vet fuzz bench env clean cuda demo models peer pypeer
+.PHONY: all build test vet fuzz bench env clean cuda demo models peer pypeer mkl
 
 all: build
 
@@ -61,6 +61,12 @@ models:
 # backend is tested against. A set-up step, about 8 minutes once.
 peer:
 	scripts/peer.sh
+
+# mkl installs oneMKL's shared libraries from PyPI (scripts/mkl.sh) where
+# spectrum opens them at run time for the big matrix products (faster than
+# OpenBLAS on Intel CPUs; optional: OpenBLAS or ggml's kernels otherwise).
+mkl:
+	scripts/mkl.sh
 
 # pypeer installs the reference stack (torch, transformers, peft, trl, gguf;
 # PyPI, pinned) into its own virtual environment (scripts/pypeer.sh), for the

@@ -3,12 +3,14 @@ package llama
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 )
 
 // BLASEnv names the environment variable that chooses the BLAS library:
-// unset or empty, the first OpenBLAS found (libopenblas.so.0); "off" (or
+// unset or empty, oneMKL where `make mkl` installed it (MKLDir), else the
+// first OpenBLAS found (libopenblas.so.0); "off" (or
 // "0"), none; anything else, the file name or path of a library with the
 // CBLAS interface to dlopen. Benchmarks compare both settings in separate
 // processes this way, and a user can rule BLAS out when numbers look wrong.
@@ -25,7 +27,7 @@ var (
 // take their devices from ggml's registry.
 func initBLAS() {
 	blasOnce.Do(func() {
-		libs := blasCandidates
+		libs := blasCandidates()
 		switch v := strings.TrimSpace(os.Getenv(BLASEnv)); strings.ToLower(v) {
 		case "":
 		case "off", "0", "false", "no", "none":
@@ -42,8 +44,21 @@ func initBLAS() {
 	})
 }
 
+// MKLDir is where `make mkl` installs oneMKL's libraries: $SPECTRUM_MKL,
+// else spectrum/mkl in the user's cache folder.
+func MKLDir() string {
+	if d := os.Getenv("SPECTRUM_MKL"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "spectrum", "mkl")
+	}
+	return filepath.Join(os.TempDir(), "spectrum-mkl")
+}
+
 // BLAS names the BLAS library that runs ggml's large F32 matrix products in
-// this process (OpenBLAS with its build configuration), or returns "" and
+// this process (OpenBLAS with its build configuration, or oneMKL's version),
+// or returns "" and
 // why there is none.
 //
 // ggml's BLAS backend (compiled from the pinned module's ggml-blas.cpp) is

@@ -19,13 +19,27 @@ import "C"
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"unsafe"
 )
 
 // blasCandidates are the libraries tried when SPECTRUM_BLAS names none:
-// OpenBLAS as Debian/Ubuntu (libopenblas0), Fedora and Arch install it.
-var blasCandidates = []string{"libopenblas.so.0", "libopenblas.so"}
+// oneMKL where `make mkl` put it (faster on Intel CPUs), then OpenBLAS as
+// Debian/Ubuntu (libopenblas0), Fedora and Arch install it.
+func blasCandidates() []string {
+	var out []string
+	if lib := filepath.Join(MKLDir(), "libmkl_rt.so.3"); fileExists(lib) {
+		out = append(out, lib)
+	}
+	return append(out, "libopenblas.so.0", "libopenblas.so")
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
 
 // loadBLAS opens the first library of libs that has cblas_sgemm and
 // registers ggml's BLAS backend over it. It returns the library's

@@ -14,6 +14,8 @@ static sgemm_fn p_sgemm;
 static void (*p_set_threads)(int);
 static int (*p_get_parallel)(void);
 static char *(*p_get_config)(void);
+static void (*p_mkl_version)(char *, int);
+static char mkl_version[256];
 
 void spectrum_cblas_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
                           int m, int n, int k, float alpha, const float *a, int lda,
@@ -29,7 +31,8 @@ int spectrum_openblas_get_parallel(void) {
 	return p_get_parallel ? p_get_parallel() : OPENBLAS_THREAD;
 }
 
-// spectrum_blas_load opens lib and binds its cblas_sgemm; it returns NULL on
+// spectrum_blas_load opens lib (OpenBLAS, oneMKL's libmkl_rt, or any
+// library with cblas_sgemm) and binds its cblas_sgemm; it returns NULL on
 // success, else why not. OpenBLAS's worker threads spin for 2^28 cycles after
 // each call by default, which starves ggml's own spinning threads on small
 // machines (measured: 3x slower training steps on 2 cores); unless the user
@@ -37,6 +40,10 @@ int spectrum_openblas_get_parallel(void) {
 // reads it.
 const char *spectrum_blas_load(const char *lib) {
 	setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
+	// oneMKL: its threads from GNU OpenMP (libgomp, present wherever gcc
+	// is), sleeping as soon as a call ends, for the same reason.
+	setenv("MKL_THREADING_LAYER", "GNU", 0);
+	setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
 	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
 		const char *e = dlerror();
@@ -49,11 +56,21 @@ const char *spectrum_blas_load(const char *lib) {
 	}
 	p_sgemm = s;
 	p_set_threads = (void (*)(int)) dlsym(h, "openblas_set_num_threads");
+	if (p_set_threads == NULL) {
+		p_set_threads = (void (*)(int)) dlsym(h, "MKL_Set_Num_Threads"); // oneMKL
+	}
 	p_get_parallel = (int (*)(void)) dlsym(h, "openblas_get_parallel");
 	p_get_config = (char *(*)(void)) dlsym(h, "openblas_get_config");
+	p_mkl_version = (void (*)(char *, int)) dlsym(h, "MKL_Get_Version_String");
 	return NULL;
 }
 
 const char *spectrum_blas_config(void) {
-	return p_get_config ? p_get_config() : "";
+	if (p_get_config) return p_get_config();
+	if (p_mkl_version) {
+		p_mkl_version(mkl_version, sizeof mkl_version);
+		mkl_version[sizeof mkl_version - 1] = 0;
+		return mkl_version;
+	}
+	return "";
 }

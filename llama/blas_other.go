@@ -4,7 +4,7 @@ package llama
 
 import "errors"
 
-var blasCandidates []string
+func blasCandidates() []string { return nil }
 
 func loadBLAS([]string) (string, error) {
 	return "", errors.New("the BLAS backend is built on Linux only")

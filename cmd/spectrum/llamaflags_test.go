@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/spectrumkit/spectrum/internal/testmodels"
+	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spf13/pflag"
 )
 
@@ -142,6 +143,12 @@ func TestVersion(t *testing.T) {
 	out, _, err := runCLI(t, "--version")
 	if err != nil || !strings.HasPrefix(out, "spectrum ") || !strings.Contains(out, "llama.cpp and ggml: from github.com/ollama/ollama v0.17.4") || !strings.Contains(out, "backends: CPU") {
 		t.Errorf("--version: %v\n%s", err, out)
+	}
+	// The BLAS line names the library, or says why there is none.
+	if lib, err := llama.BLAS(); lib != "" && !strings.Contains(out, "\nblas: "+lib+"\n") {
+		t.Errorf("--version does not name BLAS %q:\n%s", lib, out)
+	} else if lib == "" && !strings.Contains(out, "\nblas: none (") {
+		t.Errorf("--version does not say why there is no BLAS (%v):\n%s", err, out)
 	}
 }
 

@@ -244,6 +244,15 @@ func versionText() string {
 	for _, d := range llama.Devices() {
 		backends = append(backends, d.Name)
 	}
-	return fmt.Sprintf("spectrum %s, commit %s\nllama.cpp and ggml: from %s\nbackends: %s\nsystem: %s",
-		version, commit, llamaFrom, strings.Join(backends, ", "), llama.SystemInfo())
+	return fmt.Sprintf("spectrum %s, commit %s\nllama.cpp and ggml: from %s\nbackends: %s\nblas: %s\nsystem: %s",
+		version, commit, llamaFrom, strings.Join(backends, ", "), blasLine(), llama.SystemInfo())
+}
+
+// blasLine names the BLAS library in use, or why there is none.
+func blasLine() string {
+	lib, err := llama.BLAS()
+	if lib != "" {
+		return lib
+	}
+	return fmt.Sprintf("none (%v)", err)
 }

@@ -697,7 +697,9 @@ func newDevicesCmd(g *globalOptions) *cobra.Command {
 		Short: "List the compute devices llama.cpp can use",
 		Long: `devices lists every ggml device: the CPU backend compiled in, and GPU backends
 loaded at run time from $SPECTRUM_BACKEND_PATH or <dir of the executable>/lib
-and <dir of the executable>/../lib (see make cuda).`,
+and <dir of the executable>/../lib (see make cuda), and the BLAS accelerator when
+OpenBLAS is installed (libopenblas.so.0; $SPECTRUM_BLAS=off turns it off, or names
+another CBLAS library).`,
 		Example: `  spectrum devices
   SPECTRUM_BACKEND_PATH=/opt/spectrum/lib spectrum devices --json`,
 		Args: noArgs,
@@ -716,6 +718,7 @@ and <dir of the executable>/../lib (see make cuda).`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Name, d.Type, mem, d.Description)
 			}
 			tw.Flush()
+			fmt.Fprintln(cmd.OutOrStdout(), "blas:", blasLine())
 			fmt.Fprintln(cmd.OutOrStdout(), "system:", llama.SystemInfo())
 			return nil
 		},
