@@ -28,8 +28,9 @@ import (
 // the same GGUF to F32; scripts/peft_bench.py in the `make pypeer` venv) and
 // by our trainer, and run forward by transformers and scored by llama.cpp.
 // Every run is its own process, so that each peak RSS is its own; ours runs
-// with the BLAS backend and without it (SPECTRUM_BLAS=off), the baseline of
-// the same run.
+// with the default BLAS library (oneMKL after `make mkl`, else OpenBLAS),
+// with OpenBLAS, and without BLAS (SPECTRUM_BLAS=off), the baseline of the
+// same run.
 const (
 	benchWarmup = 2  // rows before timing starts (graph allocation, first-touch)
 	benchRows   = 16 // timed rows
@@ -60,15 +61,23 @@ func BenchmarkVsPEFT(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/threads=%d", mode, threads), func(b *testing.B) {
 				peft := runBench(b, exec.Command(py, script, "--gguf", gemma, "--rows", rows,
 					"--threads", strconv.Itoa(threads), "--mode", mode, "--warmup", strconv.Itoa(benchWarmup)), nil)
-				self := func(blas string) benchResult {
+				self := func(blas string, mode string) benchResult {
 					cmd := exec.Command(os.Args[0], "-test.run=^TestBenchChild$", "-test.v")
 					return runBench(b, cmd, []string{"SPECTRUM_BENCH_CHILD=" + mode, "SPECTRUM_BENCH_MODEL=" + gemma,
 						"SPECTRUM_BENCH_ROWS=" + rows, "SPECTRUM_BENCH_THREADS=" + strconv.Itoa(threads), llama.BLASEnv + "=" + blas})
 				}
-				ours, noBLAS := self(""), self("off")
+				ours, openBLAS, noBLAS := self("", mode), self("libopenblas.so.0", mode), self("off", mode)
+				if mode == "forward" {
+					// Scoring as eval does it, against the same forward of theirs.
+					score := self("", "score")
+					b.ReportMetric(score.TokPerS, "ours_score_tok/s")
+					b.ReportMetric(score.TokPerS/peft.TokPerS, "score/peft")
+					b.Logf("scoring (logits only where a labelled token follows): %.1f tok/s, %.2f× transformers' forward", score.TokPerS, score.TokPerS/peft.TokPerS)
+				}
 				b.ReportMetric(peft.TokPerS, "peft_tok/s")
 				b.ReportMetric(ours.TokPerS, "ours_tok/s")
 				b.ReportMetric(noBLAS.TokPerS, "ours_noblas_tok/s")
+				b.ReportMetric(openBLAS.TokPerS, "ours_openblas_tok/s")
 				b.ReportMetric(ours.TokPerS/peft.TokPerS, "ours/peft")
 				b.ReportMetric(ours.TokPerS/noBLAS.TokPerS, "blas/noblas")
 				b.ReportMetric(peft.RSSMiB, "peft_rss_MiB")
@@ -81,8 +90,8 @@ func BenchmarkVsPEFT(b *testing.B) {
 				if mode == "train" && math.Abs(peft.Loss-ours.Loss) > 1e-3*peft.Loss {
 					b.Errorf("first-row loss: PEFT %.6f, spectrum %.6f", peft.Loss, ours.Loss)
 				}
-				b.Logf("%s, %d thread(s): PEFT/transformers %.1f tok/s (%.0f MiB, first loss %.4f); spectrum %.1f tok/s (%.0f MiB, first loss %.4f, BLAS %q), without BLAS %.1f tok/s (%.0f MiB)",
-					mode, threads, peft.TokPerS, peft.RSSMiB, peft.Loss, ours.TokPerS, ours.RSSMiB, ours.Loss, ours.BLAS, noBLAS.TokPerS, noBLAS.RSSMiB)
+				b.Logf("%s, %d thread(s): PEFT/transformers %.1f tok/s (%.0f MiB, first loss %.4f); spectrum %.1f tok/s (%.0f MiB, first loss %.4f, BLAS %q), with OpenBLAS %.1f tok/s (%.0f MiB), without BLAS %.1f tok/s (%.0f MiB)",
+					mode, threads, peft.TokPerS, peft.RSSMiB, peft.Loss, ours.TokPerS, ours.RSSMiB, ours.Loss, ours.BLAS, openBLAS.TokPerS, openBLAS.RSSMiB, noBLAS.TokPerS, noBLAS.RSSMiB)
 			})
 		}
 	}
@@ -230,7 +239,7 @@ func TestBenchChild(t *testing.T) {
 				res.Tokens += len(r.Tokens)
 			}
 		}
-	case "forward":
+	case "forward", "score":
 		m, err := llama.LoadModel(model, llama.ModelParams{})
 		if err != nil {
 			t.Fatal(err)
@@ -250,17 +259,29 @@ func TestBenchChild(t *testing.T) {
 			s := time.Now()
 			ctx.MemoryClear()
 			batch.Clear()
+			// forward: logits at every position, as transformers' forward
+			// gives them; score: only where the next token is labelled, as
+			// eval steer computes an output's NLL (the same numbers).
+			want := func(p int) bool { return mode == "forward" || (p+1 < len(r.Loss) && r.Loss[p+1]) }
 			for p, tok := range r.Tokens {
-				if _, err := batch.Add(llama.Token(tok), llama.Pos(p), []llama.SeqID{0}, true); err != nil {
+				if _, err := batch.Add(llama.Token(tok), llama.Pos(p), []llama.SeqID{0}, want(p)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			if err := ctx.Decode(batch); err != nil {
 				t.Fatal(err)
 			}
-			// Logits at every position, as transformers' forward gives them.
 			for p := range r.Tokens {
-				if _, err := ctx.Logits(p); err != nil {
+				if !want(p) {
+					continue
+				}
+				var err error
+				if mode == "score" {
+					_, err = ctx.LogSoftmax(p, nil)
+				} else {
+					_, err = ctx.Logits(p)
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 			}
