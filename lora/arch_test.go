@@ -255,7 +255,22 @@ func TestQuantizedBases(t *testing.T) {
 			got, _ = tr.Logits(ids)
 			rel = llamatest.RelMaxDiff(got, llamatest.TokenLogits(t, path, []llamatest.Adapter{{Path: adapter, Scale: 1}}, ids))
 			t.Logf("%s/%s: export parity %.3g", q.arch, q.name, rel)
-			if rel > min(tol, 1e-3) && !(q.arch == "gemma3" && rel <= tol) {
+			// Both sides run the CPU's quantized kernels here, which round
+			// activations to 8 bits: a 1e-7 difference in an input (the two
+			// graphs sum in other orders) can flip a rounding and move a logit
+			// by ~1e-3 of the scale, and whether that happens depends on the
+			// adapter the run trained (llama/q4_k measured: 1.5e-7 after
+			// training on ggml's kernels or OpenBLAS, 2.6e-3 after oneMKL,
+			// whose products round differently). Q8_0 stays within 1e-3.
+			// gemma3 keeps its forward tolerance (the F16-table GELU above).
+			exportTol := tol
+			if q.arch != "gemma3" {
+				exportTol = 1e-2
+				if q.typ == models.TypeQ8_0 {
+					exportTol = 1e-3
+				}
+			}
+			if rel > exportTol {
 				t.Errorf("export parity %.3g", rel)
 			}
 		})
