@@ -133,14 +133,21 @@ func PeerDir() string { return cacheDir("SPECTRUM_PEER", "peer") }
 // message naming `make peer`, except in CI, where it fails.
 func PeerPython(tb testing.TB) string {
 	tb.Helper()
-	dir := PeerDir()
+	return venvPython(tb, PeerDir(), "llama-cpp-python's server", "peer", "the real-server tests")
+}
+
+// venvPython returns the Python of the virtual environment a make target
+// installs in dir (with its .complete stamp), or skips the test naming the
+// target, or fails it in CI.
+func venvPython(tb testing.TB, dir, what, target, tests string) string {
+	tb.Helper()
 	py := filepath.Join(dir, "bin", "python")
 	_, err1 := os.Stat(filepath.Join(dir, ".complete"))
 	_, err2 := os.Stat(py)
 	if err1 != nil || err2 != nil {
-		msg := fmt.Sprintf("llama-cpp-python's server is not installed in %s: run `make peer`", dir)
+		msg := fmt.Sprintf("%s is not installed in %s: run `make %s`", what, dir, target)
 		if InCI() {
-			tb.Fatalf("%s (CI must run the real-server tests)", msg)
+			tb.Fatalf("%s (CI must run %s)", msg, tests)
 		}
 		tb.Skip(msg)
 	}
@@ -157,18 +164,7 @@ func PyPeerDir() string { return cacheDir("SPECTRUM_PYPEER", "pypeer") }
 // pypeer`, except in CI, where it fails.
 func PyPeerPython(tb testing.TB) string {
 	tb.Helper()
-	dir := PyPeerDir()
-	py := filepath.Join(dir, "bin", "python")
-	_, err1 := os.Stat(filepath.Join(dir, ".complete"))
-	_, err2 := os.Stat(py)
-	if err1 != nil || err2 != nil {
-		msg := fmt.Sprintf("the reference stack (torch, transformers, peft) is not installed in %s: run `make pypeer`", dir)
-		if InCI() {
-			tb.Fatalf("%s (CI must run the reference-stack tests)", msg)
-		}
-		tb.Skip(msg)
-	}
-	return py
+	return venvPython(tb, PyPeerDir(), "the reference stack (torch, transformers, peft)", "pypeer", "the reference-stack tests")
 }
 
 // StartPeer runs llama-cpp-python's OpenAI-compatible server (from `make
