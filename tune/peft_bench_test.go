@@ -48,10 +48,20 @@ type benchResult struct {
 	Loss    float64 `json:"first_loss"`
 }
 
+// BenchmarkVsPEFT runs on Gemma 3 270M (gemma3, one K/V head, a 262k
+// vocabulary) and SmolLM2-135M-Instruct (llama, 9/3 heads, 49k vocabulary).
 func BenchmarkVsPEFT(b *testing.B) {
+	for _, m := range []struct {
+		name string
+		path func(testing.TB) string
+	}{{"gemma", testmodels.Gemma}, {"smollm2", testmodels.SmolLM2}} {
+		b.Run(m.name, func(b *testing.B) { benchVsPEFT(b, m.path(b)) })
+	}
+}
+
+func benchVsPEFT(b *testing.B, model string) {
 	py := testmodels.PyPeerPython(b)
-	gemma := testmodels.Gemma(b)
-	rows := writeBenchRows(b, gemma)
+	rows := writeBenchRows(b, model)
 	script, err := filepath.Abs("../scripts/peft_bench.py")
 	if err != nil {
 		b.Fatal(err)
@@ -59,11 +69,11 @@ func BenchmarkVsPEFT(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, mode := range []string{"train", "forward"} {
 			b.Run(fmt.Sprintf("%s/threads=%d", mode, threads), func(b *testing.B) {
-				peft := runBench(b, exec.Command(py, script, "--gguf", gemma, "--rows", rows,
+				peft := runBench(b, exec.Command(py, script, "--gguf", model, "--rows", rows,
 					"--threads", strconv.Itoa(threads), "--mode", mode, "--warmup", strconv.Itoa(benchWarmup)), nil)
 				self := func(blas string, mode string) benchResult {
 					cmd := exec.Command(os.Args[0], "-test.run=^TestBenchChild$", "-test.v")
-					return runBench(b, cmd, []string{"SPECTRUM_BENCH_CHILD=" + mode, "SPECTRUM_BENCH_MODEL=" + gemma,
+					return runBench(b, cmd, []string{"SPECTRUM_BENCH_CHILD=" + mode, "SPECTRUM_BENCH_MODEL=" + model,
 						"SPECTRUM_BENCH_ROWS=" + rows, "SPECTRUM_BENCH_THREADS=" + strconv.Itoa(threads), llama.BLASEnv + "=" + blas})
 				}
 				ours, openBLAS, noBLAS := self("", mode), self("libopenblas.so.0", mode), self("off", mode)
