@@ -213,7 +213,25 @@ func newChat(family Family, tmpl string, apply TemplateFunc) (*Chat, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Chat{family: fam, template: tmpl, p: chatFamilies[fam], apply: apply}, nil
+	p := chatFamilies[fam]
+	if fam == FamilyChatML && tmpl != p.builtin && !strings.Contains(tmpl, "<think>") {
+		p = chatMLPlain
+	}
+	return &Chat{family: fam, template: tmpl, p: p, apply: apply}, nil
+}
+
+// chatMLPlain is ChatML without Qwen3's thinking: a model's own ChatML
+// template that never writes a think block (SmolLM2, Qwen2.5) gets none from
+// us either. The reference's ChatML models are Qwen3, whose template writes
+// an empty one after every assistant header; inserted into SmolLM2's turns
+// it is text the model never saw there (issue 20 measured an empty first
+// line in 39 of 40 samples; here, states from a description and two
+// examples: 1 of 40 before, 0 after). Without a
+// model template (the built-in "chatml"), the reference's Qwen3 rule stays.
+var chatMLPlain = chatParams{
+	builtin: "chatml", rawStart: qwenAssistant,
+	modelStart: qwenAssistant, end: "<|im_end|>",
+	tokens: []string{"<|im_start|>", "<|im_end|>"},
 }
 
 // probeConversation is rendered to tell which family a template is.
@@ -275,8 +293,8 @@ func (f *Chat) Render(msgs []Message, startGeneration bool) ([]Segment, error) {
 // RenderConversation renders an arbitrary system/user/assistant
 // conversation with the per-family rules Render uses: the template renders
 // it (addGeneration is add_generation_prompt), the family's string mapping
-// is applied (Gemma: a literal <bos> dropped; ChatML/Qwen3: one empty think
-// block after every assistant header), and every span that starts right
+// is applied (Gemma: a literal <bos> dropped; ChatML with Qwen3's template
+// or the built-in one: one empty think block after every assistant header), and every span that starts right
 // after the family's model_start_text and ends with (and includes) its
 // end_string is marked as loss. A trailing generation prompt opens no span,
 // so Text of the result is the prompt to tokenize (with the tokenizer adding

@@ -34,7 +34,7 @@ func TestChatRenderConversationMatchesRender(t *testing.T) {
 
 // An arbitrary conversation gets the family's mapping and loss spans.
 func TestChatRenderConversationArbitrary(t *testing.T) {
-	c, err := newChat(FamilyNone, "fake", fakeApply)
+	c, err := newChat(FamilyNone, fakeQwen3, fakeApply)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,8 +115,11 @@ func fakeApply(tmpl string, msgs []ChatMessage, add bool) (string, error) {
 	return b.String(), nil
 }
 
+// fakeQwen3 stands for Qwen3's template text, which mentions <think>.
+const fakeQwen3 = "fake {{ '<think>' }}"
+
 func TestChatQwenThinkMapping(t *testing.T) {
-	c, err := newChat(FamilyNone, "fake", fakeApply)
+	c, err := newChat(FamilyNone, fakeQwen3, fakeApply)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +144,41 @@ func TestChatQwenThinkMapping(t *testing.T) {
 	}
 	if !reflect.DeepEqual(scored, []string{"O1<|im_end|>", "O2<|im_end|>"}) {
 		t.Errorf("scored %q", scored)
+	}
+}
+
+// TestChatMLWithoutThinking: a model's own ChatML template that never
+// writes a think block (SmolLM2's, Qwen2.5's) gets none inserted, and its
+// loss spans start right after the assistant header; the built-in "chatml"
+// (a model without a template) keeps the reference's Qwen3 rule.
+func TestChatMLWithoutThinking(t *testing.T) {
+	const smol = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+	c, err := NewChat(FamilyNone, smol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := c.Render([]Message{msg("output", "O0"), msg("output", "O1"), msg("output", "O2")}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Family() != FamilyChatML || strings.Contains(Text(segs), "<think>") || !strings.HasSuffix(Text(segs), "<|im_start|>assistant\n") {
+		t.Errorf("family %s, text %q", c.Family(), Text(segs))
+	}
+	var scored []string
+	for _, s := range segs {
+		if s.Loss {
+			scored = append(scored, s.Text)
+		}
+	}
+	if !reflect.DeepEqual(scored, []string{"O1<|im_end|>", "O2<|im_end|>"}) {
+		t.Errorf("scored %q", scored)
+	}
+	b, err := NewChat(FamilyChatML, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if segs, err = b.Render([]Message{msg("output", "O0"), msg("output", "O1")}, true); err != nil || strings.Count(Text(segs), "<think>") != 2 {
+		t.Errorf("built-in chatml: %v, %q", err, Text(segs))
 	}
 }
 
