@@ -136,13 +136,7 @@ func TestChatQwenThinkMapping(t *testing.T) {
 	if n := strings.Count(text, "<|im_start|>assistant\n<think>\n\n</think>\n\n"); n != 3 || strings.Count(text, "<think>") != 3 {
 		t.Errorf("think blocks: %d in %q", n, text)
 	}
-	var scored []string
-	for _, s := range segs {
-		if s.Loss {
-			scored = append(scored, s.Text)
-		}
-	}
-	if !reflect.DeepEqual(scored, []string{"O1<|im_end|>", "O2<|im_end|>"}) {
+	if scored := scoredTexts(segs); !reflect.DeepEqual(scored, []string{"O1<|im_end|>", "O2<|im_end|>"}) {
 		t.Errorf("scored %q", scored)
 	}
 }
@@ -164,13 +158,7 @@ func TestChatMLWithoutThinking(t *testing.T) {
 	if c.Family() != FamilyChatML || strings.Contains(Text(segs), "<think>") || !strings.HasSuffix(Text(segs), "<|im_start|>assistant\n") {
 		t.Errorf("family %s, text %q", c.Family(), Text(segs))
 	}
-	var scored []string
-	for _, s := range segs {
-		if s.Loss {
-			scored = append(scored, s.Text)
-		}
-	}
-	if !reflect.DeepEqual(scored, []string{"O1<|im_end|>", "O2<|im_end|>"}) {
+	if scored := scoredTexts(segs); !reflect.DeepEqual(scored, []string{"O1<|im_end|>", "O2<|im_end|>"}) {
 		t.Errorf("scored %q", scored)
 	}
 	b, err := NewChat(FamilyChatML, "")

@@ -36,10 +36,6 @@ func initBLAS() {
 		default:
 			libs = []string{v}
 		}
-		if len(libs) == 0 {
-			_, blasErr = loadBLAS(nil)
-			return
-		}
 		blasLib, blasErr = loadBLAS(libs)
 	})
 }

@@ -138,7 +138,8 @@ type backend struct {
 	sched C.ggml_backend_sched_t
 	size  int // graph size the scheduler was made for
 	// peakCompute is the largest compute buffer the scheduler allocated on
-	// the main device (bytes), for the memory measurements.
+	// the main device and the BLAS backend (bytes), for the memory
+	// measurements.
 	peakCompute int
 }
 
@@ -258,9 +259,7 @@ func (b *backend) run(gf *C.struct_ggml_cgraph, set func()) error {
 	if !C.ggml_backend_sched_alloc_graph(b.sched, gf) {
 		return errors.New("lora: could not allocate the compute graph (out of memory?)")
 	}
-	if sz := int(C.ggml_backend_sched_get_buffer_size(b.sched, b.main)); sz > b.peakCompute {
-		b.peakCompute = sz
-	}
+	b.notePeak()
 	if set != nil {
 		set()
 	}
@@ -268,6 +267,16 @@ func (b *backend) run(gf *C.struct_ggml_cgraph, set func()) error {
 		return fmt.Errorf("lora: graph compute failed (status %d)", int(st))
 	}
 	return nil
+}
+
+// notePeak records the scheduler's compute buffers (the main device's,
+// plus the BLAS backend's, which lives in host memory too) in peakCompute.
+func (b *backend) notePeak() {
+	sz := int(C.ggml_backend_sched_get_buffer_size(b.sched, b.main))
+	if b.accel != nil {
+		sz += int(C.ggml_backend_sched_get_buffer_size(b.sched, b.accel))
+	}
+	b.peakCompute = max(b.peakCompute, sz)
 }
 
 func freeBuffer(buf C.ggml_backend_buffer_t) {

@@ -604,8 +604,6 @@ func (t *Trainer) reserve() error {
 	if !C.ggml_backend_sched_reserve(t.be.sched, gf) {
 		return fmt.Errorf("lora: could not allocate the compute buffers for %d-token micro-batches (out of memory? lower BatchTokens/MaxSeqLen or use Checkpointing)", n)
 	}
-	if sz := int(C.ggml_backend_sched_get_buffer_size(t.be.sched, t.be.main)); sz > t.be.peakCompute {
-		t.be.peakCompute = sz
-	}
+	t.be.notePeak()
 	return nil
 }
