@@ -2,10 +2,13 @@ package llama
 
 import (
 	"fmt"
+
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/charmbracelet/log"
 )
 
 // BLASEnv names the environment variable that chooses the BLAS library:
@@ -37,6 +40,15 @@ func initBLAS() {
 			libs = []string{v}
 		}
 		blasLib, blasErr = loadBLAS(libs)
+		if blasErr != nil && len(libs) == 1 && libs[0] == os.Getenv(BLASEnv) {
+			// The user named a library and it cannot serve: say so once,
+			// rather than only in --version.
+			l := Logger
+			if l == nil {
+				l = log.Default()
+			}
+			l.Warn(fmt.Sprintf("%s=%s: %v; using ggml's CPU kernels", BLASEnv, libs[0], blasErr))
+		}
 	})
 }
 

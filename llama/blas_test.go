@@ -20,6 +20,7 @@ type blasChild struct {
 	Err     string    `json:"err"`
 	Devices []string  `json:"devices"`
 	Logits  []float32 `json:"logits"`
+	Output  string    `json:"-"` // the child's whole output
 }
 
 // TestBLASChild runs in a child process of TestBLASEnv (BLAS is chosen
@@ -60,6 +61,7 @@ func runBLASChild(t *testing.T, env string) blasChild {
 			if err := json.Unmarshal([]byte(rest), &r); err != nil {
 				t.Fatal(err)
 			}
+			r.Output = string(out)
 			return r
 		}
 	}
@@ -81,6 +83,10 @@ func TestBLASEnv(t *testing.T) {
 	bad := runBLASChild(t, "/nonexistent/libnoblas.so")
 	if bad.Lib != "" || !strings.Contains(bad.Err, "/nonexistent/libnoblas.so") {
 		t.Errorf("SPECTRUM_BLAS=/nonexistent/libnoblas.so: lib %q, err %q", bad.Lib, bad.Err)
+	}
+	// A library the user named and that cannot serve is a warning on stderr.
+	if !strings.Contains(bad.Output, "SPECTRUM_BLAS=/nonexistent/libnoblas.so: ") || !strings.Contains(bad.Output, "using ggml's CPU kernels") {
+		t.Errorf("no warning for an unusable SPECTRUM_BLAS:\n%s", bad.Output)
 	}
 	on := runBLASChild(t, "")
 	if on.Lib == "" {
