@@ -71,14 +71,15 @@ mkl:
 
 # pypeer installs the reference stack (torch, transformers, peft, trl, gguf;
 # PyPI, pinned) into its own virtual environment (scripts/pypeer.sh), for the
-# side-by-side benchmarks against PEFT. A set-up step, about 6 GiB, once.
+# parity tests (internal/parity) and the side-by-side benchmarks against PEFT.
+# A set-up step, about 6 GiB, once.
 pypeer:
 	scripts/pypeer.sh
 
 vet:
 	$(GO) vet ./...
 
-test: models peer mkl vet
+test: models peer pypeer mkl vet
 	$(GO) test -timeout 30m $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -fuzz FuzzReadGGUF -fuzztime $(FUZZTIME) ./models
 	$(GO) test -run '^$$' -fuzz FuzzReadRows -fuzztime $(FUZZTIME) ./suite

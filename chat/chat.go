@@ -79,7 +79,7 @@ func New(m *llama.Model, o Options) (*Session, error) {
 		nctx = min(m.NCtxTrain(), 4096)
 	}
 	ctx, err := llama.NewContext(m, llama.ContextParams{NCtx: nctx, NBatch: 512, Threads: o.Threads,
-		FlashAttention: sample.DefaultFlashAttention(m), KVType: sample.DefaultKVType(m), LoRA: len(o.Adapters) > 0})
+		FlashAttention: sample.DefaultFlashAttention(m, ""), KVType: sample.DefaultKVType(m), LoRA: len(o.Adapters) > 0})
 	if err != nil {
 		return nil, err
 	}

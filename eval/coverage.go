@@ -197,6 +197,8 @@ func AggregateCoverage(byTask map[string]map[string]CoverageMetrics) map[string]
 			cols["unique_valid_count"] = append(cols["unique_valid_count"], float64(m.UniqueValidCount))
 			cols["usable_unique_pct"] = append(cols["usable_unique_pct"], float64(m.UsableUniquePct))
 			cols["raw_unique_pct"] = append(cols["raw_unique_pct"], float64(m.RawUniquePct))
+			cols["pairwise_collision"] = append(cols["pairwise_collision"], float64(m.PairwiseCollision))
+			cols["pairwise_uniqueness"] = append(cols["pairwise_uniqueness"], float64(m.PairwiseUniqueness))
 			if m.CoveragePct != nil {
 				cols["coverage_pct"] = append(cols["coverage_pct"], float64(*m.CoveragePct))
 			}

@@ -165,7 +165,8 @@ var ErrNoK = errors.New("eval: not enough rows with two or more in-context examp
 // when the row's last token is labelled (its last output was cut off).
 // k = argmax_{k≥1} k·#{rows: m ≥ k}, the first maximum; keep lists the rows
 // with m ≥ k. When that k is 1, k becomes 2 if at least 10 rows have m ≥ 2,
-// otherwise the result is ErrNoK.
+// otherwise the result is ErrNoK; keep stays the rows with m ≥ 1, as the
+// reference's code computes them before raising k.
 func AutoK(maxIdx []int) (k int, keep []int, err error) {
 	top := 0
 	for _, m := range maxIdx {
@@ -184,6 +185,11 @@ func AutoK(maxIdx []int) (k int, keep []int, err error) {
 		}
 	}
 	k = best
+	for i, m := range maxIdx {
+		if m >= k {
+			keep = append(keep, i)
+		}
+	}
 	if k <= 1 {
 		n := 0
 		for _, m := range maxIdx {
@@ -196,58 +202,108 @@ func AutoK(maxIdx []int) (k int, keep []int, err error) {
 		}
 		k = 2
 	}
-	for i, m := range maxIdx {
-		if m >= k {
-			keep = append(keep, i)
-		}
-	}
 	return k, keep, nil
 }
 
-// CalibPoint is one probability pooled for the calibration error: the
-// probability of the correct token at a labelled position, or of another
-// vocabulary token with probability above the threshold there.
+// CalibPoint is one log-probability pooled for the calibration error: that
+// of the correct token at a labelled position, or of another vocabulary
+// token above the threshold there.
 type CalibPoint struct {
-	P       float64
+	LogP    float64
 	Correct bool
 }
 
-// CalibThreshold is the probability above which incorrect tokens enter the
-// calibration pool (get_ece_stats' thresh).
+// CalibThreshold is the probability a token, correct or not, must exceed to
+// enter the calibration pool (get_ece_stats' thresh).
 const CalibThreshold = 0.01
 
-// ECE is the reference's expected calibration error (get_ece_stats with
-// n_bins quantile bins): the pooled points sorted by probability are split
-// into n_bins bins of equal count (bin b holds ranks [b·n/n_bins,
-// (b+1)·n/n_bins)); per bin the confidence is the mean probability and the
-// accuracy the share of correct points; ECE is the unweighted mean over the
-// non-empty bins of |confidence − accuracy|. NaN with no points.
+// ECE is the reference's expected calibration error, get_ece_stats with
+// n_bins bins, computed as its code does rather than as a textbook ECE:
+//
+//   - only points with probability above CalibThreshold are pooled, the
+//     correct tokens' included (a correct token at p ≤ 0.01 is left out);
+//   - the bin edges are numpy's linear-interpolation percentiles of the
+//     pooled log-probabilities at 0, 100/n, …, 100 (n = min(n_bins,
+//     points));
+//   - a bin holds the points with lo ≤ log p ≤ hi, so a point on an edge
+//     counts in both bins;
+//   - per non-empty bin the confidence is the mean probability and the
+//     accuracy the share of correct points; ECE is the unweighted mean over
+//     those bins of |confidence − accuracy|.
+//
+// NaN when no point is above the threshold.
 func ECE(points []CalibPoint, nBins int) float64 {
-	n := len(points)
-	if n == 0 || nBins < 1 {
+	lt := math.Log(CalibThreshold)
+	var all []float64
+	var correct []float64
+	for _, p := range points {
+		if p.LogP > lt {
+			all = append(all, p.LogP)
+			if p.Correct {
+				correct = append(correct, p.LogP)
+			}
+		}
+	}
+	nBins = min(nBins, len(all))
+	if nBins < 1 {
 		return math.NaN()
 	}
-	ps := append([]CalibPoint(nil), points...)
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].P < ps[j].P })
+	sorted := append([]float64(nil), all...)
+	sort.Float64s(sorted)
+	edges := make([]float64, nBins+1)
+	for b := range edges {
+		// np.linspace(0, 100, n+1) is exact here (i·step); np.percentile
+		// divides by 100 and scales by n−1.
+		edges[b] = percentileLinear(sorted, float64(b)*(100/float64(nBins))/100)
+	}
 	var sum float64
 	bins := 0
 	for b := 0; b < nBins; b++ {
-		lo, hi := b*n/nBins, (b+1)*n/nBins
-		if hi <= lo {
-			continue
-		}
-		var conf, acc float64
-		for _, p := range ps[lo:hi] {
-			conf += p.P
-			if p.Correct {
-				acc++
+		lo, hi := edges[b], edges[b+1]
+		var conf float64
+		n, nc := 0, 0
+		for _, v := range all {
+			if v >= lo && v <= hi {
+				conf += math.Exp(v)
+				n++
 			}
 		}
-		cnt := float64(hi - lo)
-		sum += math.Abs(conf/cnt - acc/cnt)
+		if n == 0 {
+			continue
+		}
+		for _, v := range correct {
+			if v >= lo && v <= hi {
+				nc++
+			}
+		}
+		sum += math.Abs(conf/float64(n) - float64(nc)/float64(n))
 		bins++
 	}
 	return sum / float64(bins)
+}
+
+// percentileLinear is numpy's percentile with the default "linear" method at
+// quantile q ∈ [0, 1] of sorted values, including numpy's two-sided lerp
+// (from the upper neighbour when the fraction is ≥ 0.5), so that edges
+// equal numpy's to the last bit.
+func percentileLinear(sorted []float64, q float64) float64 {
+	n := len(sorted)
+	h := q * float64(n-1)
+	lo := math.Floor(h)
+	i := int(lo)
+	if i >= n-1 {
+		return sorted[n-1]
+	}
+	if i < 0 {
+		return sorted[0]
+	}
+	t := h - lo
+	a, b := sorted[i], sorted[i+1]
+	d := b - a
+	if t >= 0.5 {
+		return b - d*(1-t)
+	}
+	return a + d*t
 }
 
 // CoverageMetrics are the diversity/validity metrics of one task and prompt
@@ -270,7 +326,8 @@ type CoverageMetrics struct {
 // Coverage computes the coverage metrics of generations gens with validity
 // flags valid. validSetSize > 0 (the length of a closed task's list of valid
 // strings, duplicates counted as the reference does) adds coverage_pct.
-// Pairwise values are NaN when fewer than two generations are valid.
+// With fewer than two valid generations there is no pair: collision 0,
+// uniqueness 1, sem 0, as the reference reports them.
 func Coverage(gens []string, valid []bool, validSetSize int) CoverageMetrics {
 	n := len(gens)
 	m := CoverageMetrics{N: n}
@@ -306,8 +363,8 @@ func Coverage(gens []string, valid []bool, validSetSize int) CoverageMetrics {
 		m.PairwiseUniqueness = Num(1 - p)
 		m.PairwiseUniquenessSem = Num(math.Sqrt(p * (1 - p) / float64(pairs)))
 	} else {
-		nan := Num(math.NaN())
-		m.PairwiseCollision, m.PairwiseUniqueness, m.PairwiseUniquenessSem = nan, nan, nan
+		// The reference's values without a pair: no collision seen.
+		m.PairwiseCollision, m.PairwiseUniqueness, m.PairwiseUniquenessSem = 0, 1, 0
 	}
 	if validSetSize > 0 {
 		c := Num(float64(len(uv)) / float64(validSetSize))

@@ -101,7 +101,8 @@ func TestAutoK(t *testing.T) {
 			t.Errorf("AutoK(%v) = %d, %v, %v; want %d, %v", c.ms, k, keep, err, c.k, c.keep)
 		}
 	}
-	// k* = 1 with 10 rows of m ≥ 2 (30·1 > 10·2): k becomes 2.
+	// k* = 1 with 10 rows of m ≥ 2 (40·1 > 10·2): k becomes 2, and the rows
+	// kept are those chosen for k* = 1 (all 40), as get_example_k keeps them.
 	ms := make([]int, 40)
 	for i := range ms {
 		ms[i] = 1
@@ -110,7 +111,7 @@ func TestAutoK(t *testing.T) {
 		}
 	}
 	k, keep, err := AutoK(ms)
-	if err != nil || k != 2 || len(keep) != 10 || keep[1] != 4 {
+	if err != nil || k != 2 || len(keep) != 40 {
 		t.Errorf("k*=1 fallback: %d %v %v", k, keep, err)
 	}
 }
@@ -181,13 +182,25 @@ func TestCollectAccuracies(t *testing.T) {
 }
 
 func TestECE(t *testing.T) {
-	// Sorted: .1(x) .2(x) .6(✓) .8(✓) .9(x) .95(✓); 2 bins of 3:
-	// bin 1: conf .3, acc 1/3 → .0333…; bin 2: conf .8833…, acc 2/3 → .2166…
-	pts := []CalibPoint{{0.9, false}, {0.1, false}, {0.6, true}, {0.8, true}, {0.2, false}, {0.95, true}}
-	want := (math.Abs(0.3-1.0/3) + math.Abs((0.8+0.9+0.95)/3-2.0/3)) / 2
+	l := math.Log
+	// The correct token at p = .005 is under the threshold and left out.
+	// Pooled: .1(x) .2(x) .6(✓) .8(✓) .9(x); 2 bins with edges at the 0th,
+	// 50th and 100th percentiles of log p: log .1, log .6 (the middle
+	// point, exactly), log .9. Both bins hold .6 (edges are inclusive):
+	// bin 1 {.1 .2 .6}: conf .3, acc 1/3; bin 2 {.6 .8 .9}: conf 2.3/3, acc 2/3.
+	pts := []CalibPoint{{l(0.9), false}, {l(0.1), false}, {l(0.6), true}, {l(0.8), true}, {l(0.2), false}, {l(0.005), true}}
+	want := (math.Abs(0.3-1.0/3) + math.Abs(2.3/3-2.0/3)) / 2
 	near(t, "ECE", ECE(pts, 2), want, 1e-12)
-	if !math.IsNaN(ECE(nil, 10)) {
-		t.Error("ECE of nothing is not NaN")
+	// 4 bins over 5 points: the edges are the points themselves, so the
+	// bins are {.1 .2} {.2 .6} {.6 .8} {.8 .9}.
+	want4 := (math.Abs(0.15-0) + math.Abs(0.4-0.5) + math.Abs(0.7-1) + math.Abs(0.85-0.5)) / 4
+	near(t, "ECE 4 bins", ECE(pts, 4), want4, 1e-12)
+	// More bins than points: n = 3 bins over 3 points, interpolated edges
+	// at 1/3 and 2/3 of the way, one point per bin: ECE = mean |p − correct|.
+	three := []CalibPoint{{l(0.1), false}, {l(0.5), true}, {l(0.7), false}}
+	near(t, "ECE 10 bins over 3 points", ECE(three, 10), (0.1+0.5+0.7)/3, 1e-12)
+	if !math.IsNaN(ECE(nil, 10)) || !math.IsNaN(ECE([]CalibPoint{{l(0.001), true}}, 10)) {
+		t.Error("ECE of nothing above the threshold is not NaN")
 	}
 }
 
@@ -203,8 +216,18 @@ func TestCoverageMetrics(t *testing.T) {
 	near(t, "pairwise_collision", float64(m.PairwiseCollision), 1.0/3, 1e-12)
 	near(t, "pairwise_uniqueness_sem", float64(m.PairwiseUniquenessSem), math.Sqrt(1.0/3*2.0/3/3), 1e-12)
 	near(t, "coverage_pct", float64(*m.CoveragePct), 0.5, 1e-12)
-	none := Coverage([]string{"x", "y"}, []bool{false, false}, 0)
-	if none.UniqueGensPct != 0 || none.CoveragePct != nil || !math.IsNaN(float64(none.PairwiseUniqueness)) {
-		t.Errorf("no valid generations: %+v", none)
+	// Fewer than two valid generations: no pair, reported as the reference
+	// does (collision 0, uniqueness 1, sem 0), not as missing.
+	for _, valid := range [][]bool{{false, false}, {true, false}} {
+		none := Coverage([]string{"x", "y"}, valid, 0)
+		if none.UniqueGensPct != Num(boolInt(valid[0])) || none.CoveragePct != nil ||
+			none.PairwiseCollision != 0 || none.PairwiseUniqueness != 1 || none.PairwiseUniquenessSem != 0 {
+			t.Errorf("valid %v: %+v", valid, none)
+		}
 	}
+	agg := AggregateCoverage(map[string]map[string]CoverageMetrics{
+		"a": {VariantBoth: m}, "b": {VariantBoth: Coverage([]string{"x"}, []bool{false}, 0)},
+	})
+	near(t, "aggregate pairwise_uniqueness (tasks without a pair count as 1)",
+		float64(agg[VariantBoth]["pairwise_uniqueness"].Mean), (2.0/3+1)/2, 1e-12)
 }

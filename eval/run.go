@@ -52,10 +52,15 @@ type Config struct {
 	GPULayers int // layers offloaded to a GPU (-1: all)
 
 	// steer
-	K, SelectMaxLen, MaxRows int  // in-context examples (0: automatic), tokens for choosing k (0: 2048), rows per task (0: 1000)
-	Pack, Batch              int  // rows per decode (0: 16), tokens per decode (0: 2048)
-	Restrict, ECE            bool // label-token restriction; calibration error
-	KVType                   string
+	K, SelectMaxLen, MaxRows int // in-context examples (0: automatic), tokens for choosing k (0: 2048), rows per task (0: 1000)
+	// KPerFormat chooses k and the rows in each model's evaluated format.
+	// By default they are chosen once per task, in the spectrum format of
+	// the first model (its evaluated format when it has no spectrum
+	// tokens), and shared by every model, as the reference does.
+	KPerFormat    bool
+	Pack, Batch   int  // rows per decode (0: 16), tokens per decode (0: 2048)
+	Restrict, ECE bool // label-token restriction; calibration error
+	KVType        string
 
 	// coverage
 	N, Parallel int // generations per task and variant (0: 100), completions decoded together (0: min(N, 32))
@@ -92,6 +97,9 @@ type Plan struct {
 	c    Config
 	data *data
 	rows []any
+	// sel is the shared choice of k per steer task, made with the first
+	// model.
+	sel map[string]*Selection
 }
 
 // data is what the evaluations run on, independent of the model.
@@ -351,10 +359,15 @@ func (p *Plan) evalModel(ctx context.Context, sp ModelSpec) (*Report, error) {
 			tokenCount = func() int { return s.Tokens }
 		}
 		if len(data.steer) > 0 {
+			if c.K == 0 && !c.KPerFormat && p.sel == nil {
+				if p.sel, err = p.selectK(m, info.Family, f); err != nil {
+					return nil, err
+				}
+			}
 			rep.Steer = map[string]*SteerResult{}
 			for _, task := range sortedTaskNames(data.steer) {
 				st, err := PrepareSteer(f, m, task, data.steer[task], SteerOptions{
-					SelectMaxLen: c.SelectMaxLen, K: c.K, MaxRows: c.MaxRows, Seed: 42,
+					SelectMaxLen: c.SelectMaxLen, K: c.K, MaxRows: c.MaxRows, Seed: 42, Selection: p.sel[task],
 				})
 				if err != nil {
 					return nil, err
@@ -370,7 +383,7 @@ func (p *Plan) evalModel(ctx context.Context, sp ModelSpec) (*Report, error) {
 						return nil, err
 					}
 				}
-				c.logf("steer %s: k = %d, %d of %d rows", task, st.K, len(st.Rows), st.Candidates)
+				c.logf("steer %s: k = %d (chosen in %s), %d of %d rows", task, st.K, st.KFormat, len(st.Rows), st.Candidates)
 				bar := progress.New(stderr, len(st.Rows), "steer "+task, "rows", c.Progress == nil)
 				start, tok0 := time.Now(), tokenCount()
 				res, scores, err := EvalSteer(ctx, scorer, st, func(done int) {
@@ -453,6 +466,26 @@ func (p *Plan) evalModel(ctx context.Context, sp ModelSpec) (*Report, error) {
 		rep.CoverageAggregate = AggregateCoverage(rep.Coverage)
 	}
 	return rep, nil
+}
+
+// selectK chooses k and the rows of every steer task once, in the spectrum
+// format of model m (the first of a comparison), or in its evaluated format
+// f when m lacks the spectrum format's tokens.
+func (p *Plan) selectK(m *llama.Model, fam format.Family, f format.Format) (map[string]*Selection, error) {
+	fs, err := format.ForModel(format.NameSpectrum, fam, m)
+	if err != nil {
+		p.c.logf("k: chosen in the %s format (%v)", f.Name(), err)
+		fs = f
+	}
+	sel := map[string]*Selection{}
+	for task, rows := range p.data.steer {
+		s, err := SelectK(fs, m, task, rows, p.c.SelectMaxLen)
+		if err != nil {
+			return nil, err
+		}
+		sel[task] = s
+	}
+	return sel, nil
 }
 
 func boolInt(b bool) int {

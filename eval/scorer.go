@@ -157,9 +157,15 @@ func (s *Scorer) ensure(cells int) error {
 		s.ctx.Close()
 		s.ctx = nil
 	}
+	// Flash attention stays off (exact F32/F16 scores), except for a
+	// quantized cache, which llama.cpp supports only with it.
+	flash := ""
+	if s.opts.KVType == "q8_0" || s.opts.KVType == "q4_0" {
+		flash = "on"
+	}
 	ctx, err := llama.NewContext(s.model, llama.ContextParams{
 		NCtx: cells, NBatch: s.opts.NBatch, NUbatch: min(s.opts.NBatch, 512), NSeqMax: s.opts.NSeqMax,
-		Threads: s.opts.Threads, KVType: s.opts.KVType, UnifiedKV: s.opts.SharedKV, LoRA: len(s.adapters) > 0,
+		Threads: s.opts.Threads, KVType: s.opts.KVType, FlashAttention: flash, UnifiedKV: s.opts.SharedKV, LoRA: len(s.adapters) > 0,
 	})
 	if err != nil {
 		return err
@@ -327,7 +333,7 @@ func (s *Scorer) run(ctx context.Context, jobs []job, reserved int) error {
 
 // tokenLogProb is log p(tok) and whether tok is the argmax at batch index i,
 // with the restriction applied; with calibration it also returns the
-// probabilities above CalibThreshold of the other tokens.
+// log-probabilities above log CalibThreshold of the other tokens.
 func (s *Scorer) tokenLogProb(i int, tok llama.Token, calib bool) (float64, bool, []float64, error) {
 	if s.restrict == nil && !calib {
 		lp, am, err := s.ctx.TokenLogProb(i, tok)
@@ -363,7 +369,7 @@ func (s *Scorer) tokenLogProb(i int, tok llama.Token, calib bool) (float64, bool
 		th := lse + math.Log(CalibThreshold)
 		for v := range lg {
 			if x := val(v); x > th && v != int(tok) {
-				others = append(others, math.Exp(x-lse))
+				others = append(others, x-lse)
 			}
 		}
 	}
@@ -473,9 +479,9 @@ func collect(ntok int, each func(yield func(ex int, logp float64, argmax bool, o
 			if rs.Calib == nil {
 				rs.Calib = map[int][]CalibPoint{}
 			}
-			rs.Calib[ex] = append(rs.Calib[ex], CalibPoint{P: math.Exp(logp), Correct: true})
+			rs.Calib[ex] = append(rs.Calib[ex], CalibPoint{LogP: logp, Correct: true})
 			for _, p := range others {
-				rs.Calib[ex] = append(rs.Calib[ex], CalibPoint{P: p})
+				rs.Calib[ex] = append(rs.Calib[ex], CalibPoint{LogP: p})
 			}
 		}
 	})

@@ -216,3 +216,44 @@ func TestScorerPackingAndLabelledLogits(t *testing.T) {
 		t.Errorf("labelled-only logits differ from all logits by up to %g", d)
 	}
 }
+
+// TestSharedSelection: a k and rows chosen beforehand (SelectK, as Run does
+// once for a comparison) are what PrepareSteer evaluates, in any format:
+// the same rows, cut after the same example index, with the format k was
+// chosen in recorded; without one, PrepareSteer's own choice is SelectK's.
+func TestSharedSelection(t *testing.T) {
+	m := stories(t)
+	task, _ := suite.Lookup("flight")
+	rows, err := task.Generate(7, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colon := format.NewColon()
+	sel, err := SelectK(colon, m, "flight", rows, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := PrepareSteer(colon, m, "flight", rows, SteerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.K != sel.K || len(own.Rows) != len(sel.Keep) || own.KFormat != "colon" {
+		t.Fatalf("PrepareSteer chose k %d over %d rows, SelectK %d over %d", own.K, len(own.Rows), sel.K, len(sel.Keep))
+	}
+	given := &Selection{K: 2, Keep: []int{1, 4, 9}, Format: "spectrum"}
+	st, err := PrepareSteer(colon, m, "flight", rows, SteerOptions{Selection: given})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.K != 2 || st.KFormat != "spectrum" || len(st.Rows) != 3 || st.Rows[1].Index != 4 {
+		t.Fatalf("given selection: k %d (%s), rows %+v", st.K, st.KFormat, st.Rows)
+	}
+	for _, r := range st.Rows {
+		if n := r.Tokens.NumExamples(); n != 3 || !r.Tokens.Loss[len(r.Tokens.Loss)-1] {
+			t.Errorf("row %d: %d scored outputs (want 3, cut right after index 2)", r.Index, n)
+		}
+	}
+	if _, err := PrepareSteer(colon, m, "flight", rows, SteerOptions{Selection: &Selection{K: 2, Keep: []int{30}}}); err == nil {
+		t.Error("a selected row beyond the task's rows: no error")
+	}
+}

@@ -24,6 +24,60 @@ type SteerOptions struct {
 	// Seed seeds the random choice of rows beyond MaxRows (the reference
 	// uses RandomState(42)).
 	Seed uint64
+	// Selection, when set and K is 0, is the k and rows chosen beforehand
+	// (SelectK), shared by every format and model of a comparison.
+	Selection *Selection
+}
+
+// Selection is a task's choice of k and of the rows that hold k+1 scored
+// outputs, and the format it was made in.
+type Selection struct {
+	K      int
+	Keep   []int
+	Format string
+}
+
+// SelectK chooses k and the rows as the reference's get_example_k (§5.1.2):
+// each row is rendered in format f with tok, truncated to selectMaxLen
+// tokens (0: 2048), and AutoK picks k from the rows' largest complete
+// example indices. The reference makes this choice once per task, in the
+// spectrum format, and evaluates every format and model at that k on those
+// rows; Run does the same with the first model's tokenizer (the reference
+// uses google/gemma-3-1b-it's whatever the model).
+func SelectK(f format.Format, tok format.Tokenizer, task string, rows []suite.Row, selectMaxLen int) (*Selection, error) {
+	if selectMaxLen == 0 {
+		selectMaxLen = 2048
+	}
+	ms := make([]int, len(rows))
+	anyScored := false
+	for i := range rows {
+		t, err := renderRow(f, tok, rows[i])
+		if err != nil {
+			return nil, fmt.Errorf("eval: task %s row %d: %w", task, i+1, err)
+		}
+		if t.NumLabels() > 0 {
+			anyScored = true
+		}
+		t.Truncate(selectMaxLen)
+		ms[i] = maxExampleIndex(&t)
+	}
+	if !anyScored {
+		return nil, fmt.Errorf("eval: task %s: %w (in format %s)", task, ErrNoScoredOutputs, f.Name())
+	}
+	k, keep, err := AutoK(ms)
+	if err != nil {
+		return nil, fmt.Errorf("eval: task %s: %w", task, err)
+	}
+	return &Selection{K: k, Keep: keep, Format: f.Name()}, nil
+}
+
+func renderRow(f format.Format, tok format.Tokenizer, r suite.Row) (format.Tokens, error) {
+	msgs := make([]format.Message, len(r.Messages))
+	for j, m := range r.Messages {
+		msgs[j] = format.Message{Role: m.Role, Content: m.Content}
+	}
+	_, t, err := format.RenderTokens(f, tok, msgs, false)
+	return t, err
 }
 
 // SteerRow is one prepared row: its tokens truncated right after example
@@ -37,6 +91,8 @@ type SteerRow struct {
 type SteerTask struct {
 	Task string
 	K    int
+	// KFormat is the format k was chosen in.
+	KFormat string
 	// Candidates is the number of input rows, before the selection by k
 	// and the cap.
 	Candidates int
@@ -77,16 +133,12 @@ func truncateAfter(t format.Tokens, k int) format.Tokens {
 }
 
 // PrepareSteer tokenizes one task's rows in format f with the evaluated
-// model's tokenizer and applies the reference's selection (§5.1.2): k is
-// chosen from the rows truncated to SelectMaxLen tokens (AutoK), rows with
-// fewer than k+1 complete scored outputs are dropped, the others are cut
-// right after example index k, and at most MaxRows are kept (a seeded random
-// choice, in input order).
-//
-// Unlike the reference, which chooses k and the rows with a fixed tokenizer
-// (google/gemma-3-1b-it, spectrum format) whatever model is evaluated, k is
-// chosen with the evaluated model's own tokenizer and format, so k and the
-// kept rows can differ between models with different tokenizers.
+// model's tokenizer and applies the reference's selection (§5.1.2): k and
+// the rows holding k+1 scored outputs come from o.Selection (chosen once
+// for a comparison), or from SelectK in f itself when there is none; the
+// rows are cut right after example index k, and at most MaxRows are kept (a
+// seeded random choice, in input order). A fixed o.K keeps the rows that
+// hold K+1 complete scored outputs in f.
 func PrepareSteer(f format.Format, tok format.Tokenizer, task string, rows []suite.Row, o SteerOptions) (*SteerTask, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("eval: task %s: no rows", task)
@@ -98,21 +150,13 @@ func PrepareSteer(f format.Format, tok format.Tokenizer, task string, rows []sui
 		o.MaxRows = 1000
 	}
 	full := make([]format.Tokens, len(rows))
-	ms := make([]int, len(rows))
 	anyScored := false
 	for i := range rows {
-		msgs := make([]format.Message, len(rows[i].Messages))
-		for j, m := range rows[i].Messages {
-			msgs[j] = format.Message{Role: m.Role, Content: m.Content}
-		}
-		_, t, err := format.RenderTokens(f, tok, msgs, false)
+		t, err := renderRow(f, tok, rows[i])
 		if err != nil {
 			return nil, fmt.Errorf("eval: task %s row %d: %w", task, i+1, err)
 		}
 		full[i] = t
-		sel := format.Tokens{IDs: append([]int32(nil), t.IDs...), Loss: append([]bool(nil), t.Loss...), ExampleIndex: append([]int(nil), t.ExampleIndex...)}
-		sel.Truncate(o.SelectMaxLen)
-		ms[i] = maxExampleIndex(&sel)
 		if t.NumLabels() > 0 {
 			anyScored = true
 		}
@@ -122,21 +166,33 @@ func PrepareSteer(f format.Format, tok format.Tokenizer, task string, rows []sui
 	}
 	var k int
 	var keep []int
-	if o.K > 0 {
+	kFormat := f.Name()
+	switch {
+	case o.K > 0:
 		k = o.K
-		for i, m := range ms {
-			if m >= k {
+		for i := range full {
+			sel := full[i]
+			sel.Truncate(o.SelectMaxLen)
+			if maxExampleIndex(&sel) >= k {
 				keep = append(keep, i)
 			}
 		}
 		if len(keep) == 0 {
 			return nil, fmt.Errorf("eval: task %s: no row holds %d scored outputs", task, k+1)
 		}
-	} else {
-		var err error
-		if k, keep, err = AutoK(ms); err != nil {
-			return nil, fmt.Errorf("eval: task %s: %w", task, err)
+	case o.Selection != nil:
+		k, keep, kFormat = o.Selection.K, o.Selection.Keep, o.Selection.Format
+		for _, i := range keep {
+			if i < 0 || i >= len(rows) {
+				return nil, fmt.Errorf("eval: task %s: selected row %d outside its %d rows", task, i, len(rows))
+			}
 		}
+	default:
+		s, err := SelectK(f, tok, task, rows, o.SelectMaxLen)
+		if err != nil {
+			return nil, err
+		}
+		k, keep = s.K, s.Keep
 	}
 	if o.MaxRows > 0 && len(keep) > o.MaxRows {
 		r := rand.New(rand.NewPCG(o.Seed, 0x5bec7))
@@ -148,7 +204,7 @@ func PrepareSteer(f format.Format, tok format.Tokenizer, task string, rows []sui
 		}
 		keep = sel
 	}
-	st := &SteerTask{Task: task, K: k, Candidates: len(rows)}
+	st := &SteerTask{Task: task, K: k, KFormat: kFormat, Candidates: len(rows)}
 	for _, i := range keep {
 		st.Rows = append(st.Rows, SteerRow{Index: i, Tokens: truncateAfter(full[i], k)})
 	}
@@ -171,6 +227,7 @@ type CurvePoint struct {
 // _sem fields are standard errors (sample std / √n).
 type SteerResult struct {
 	K             int          `json:"k"`
+	KFormat       string       `json:"k_format,omitempty"` // the format k and the rows were chosen in
 	NRows         int          `json:"n_rows"`
 	NOutputs      int          `json:"n_outputs"`
 	Loss          Num          `json:"loss"`
@@ -349,5 +406,7 @@ func EvalSteer(ctx context.Context, s RowScorer, st *SteerTask, progress func(do
 	if err != nil {
 		return nil, nil, fmt.Errorf("eval: task %s: %w", st.Task, err)
 	}
-	return AggregateSteer(st.K, scores, s.Calibrated()), scores, nil
+	res := AggregateSteer(st.K, scores, s.Calibrated())
+	res.KFormat = st.KFormat
+	return res, scores, nil
 }

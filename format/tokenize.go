@@ -93,8 +93,10 @@ func ExampleIndices(loss []bool) []int {
 
 // Tokenize tokenizes rendered segments as the reference's
 // tokenize_loss_texts (§3.1): each segment separately, with the model's
-// special tokens added and special-token texts parsed; a BOS at the start of
-// any segment but the first is dropped when the tokenizer adds BOS; an EOS at the end of a segment is
+// special tokens added and special-token texts parsed; at the start of any
+// segment but the first, up to two BOS tokens (the added one and a literal
+// "<bos>" in the text) are dropped when the tokenizer adds BOS; an EOS at the
+// end of a segment is
 // dropped unless the EOS is one of TurnEndTokens; a segment's tokens carry
 // its loss flag. Finally EOS is appended, unlabelled, unless the row already
 // ends with it (or the vocabulary has none). Use TokenizePrompt for a
@@ -124,7 +126,9 @@ func tokenize(tok Tokenizer, segs []Segment, finalEOS bool) (Tokens, error) {
 		if err != nil {
 			return Tokens{}, fmt.Errorf("format: tokenize segment %d %q: %w", i, s.Text, err)
 		}
-		if i > 0 && addBOS && len(ids) > 0 && ids[0] == bos {
+		// Up to two: the one the tokenizer adds and a literal "<bos>" the
+		// text starts with, as the reference's two checks drop them.
+		for n := 0; i > 0 && addBOS && n < 2 && len(ids) > 0 && ids[0] == bos; n++ {
 			ids = ids[1:]
 		}
 		if len(ids) > 0 && eos >= 0 && ids[len(ids)-1] == eos && !keepEOS {

@@ -154,11 +154,12 @@ func TestTokenizeEOSRules(t *testing.T) {
 	if want := []int32{1000 + 'x', 2, 1000 + 'y'}; !reflect.DeepEqual(toks.IDs, want) {
 		t.Errorf("no BOS added, BOS text: got %v want %v", toks.IDs, want)
 	}
-	// Only the BOS the tokenizer adds to a later segment is dropped (the
-	// reference drops one ids[0] == bos there); a BOS text stays.
+	// At a later segment's start the reference's two checks drop up to two
+	// BOS tokens: the added one and a literal "<bos>"; a third stays. The
+	// first segment keeps both.
 	tk = gemmaFake()
-	toks, _ = Tokenize(tk, []Segment{{Text: "<bos>x"}, {Text: "<bos>y"}})
-	if want := []int32{2, 2, 1000 + 'x', 2, 1000 + 'y', 1}; !reflect.DeepEqual(toks.IDs, want) {
+	toks, _ = Tokenize(tk, []Segment{{Text: "<bos>x"}, {Text: "<bos>y"}, {Text: "<bos><bos>z"}})
+	if want := []int32{2, 2, 1000 + 'x', 1000 + 'y', 2, 1000 + 'z', 1}; !reflect.DeepEqual(toks.IDs, want) {
 		t.Errorf("BOS texts: got %v want %v", toks.IDs, want)
 	}
 	if _, err := Tokenize(tk, []Segment{{Text: "\x00"}}); err == nil {

@@ -3,6 +3,7 @@ package llama
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -111,5 +112,49 @@ func TestBadParameters(t *testing.T) {
 	}
 	if err := Quantize(modelPath(t, "stories260K.gguf"), filepath.Join(t.TempDir(), "x.gguf"), "q9_9", QuantizeParams{}); err == nil {
 		t.Error("unknown quantization type: no error")
+	}
+}
+
+// TestKVTypeFlashAttention: KV cache types that llama.cpp would silently
+// round (f32 under flash attention) or abort on (q8_0 with 8-wide heads) are
+// refused up front; f32 with "auto" flash attention runs with it off, so its
+// logits equal those of flash attention off and differ from an f16 cache.
+func TestKVTypeFlashAttention(t *testing.T) {
+	m := loadModel(t, "stories260K.gguf", ModelParams{})
+	for _, c := range []struct {
+		kv, flash, want string
+	}{
+		{"f32", "on", "f32 KV cache under flash attention"},
+		{"q8_0", "off", "q8_0 KV cache needs flash attention on"},
+		{"q4_0", "", "q4_0 KV cache needs flash attention on"},
+		{"q8_0", "on", "multiples of 32 (its block); " + m.Path() + " has 8 (K) and 8 (V)"},
+	} {
+		_, err := NewContext(m, ContextParams{NCtx: 64, Threads: 1, KVType: c.kv, FlashAttention: c.flash})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("kv %s, flash %q: error %v, want %q", c.kv, c.flash, err, c.want)
+		}
+	}
+	logits := func(kv, flash string) []float32 {
+		c := newContext(t, m, ContextParams{NCtx: 64, KVType: kv, FlashAttention: flash})
+		b, _ := NewBatch(8, 1)
+		defer b.Close()
+		if err := b.AddSeq([]Token{1, 403, 407, 261, 378, 289}, 0, 0, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Decode(b); err != nil {
+			t.Fatal(err)
+		}
+		lg, err := c.Logits(5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]float32(nil), lg...)
+	}
+	f32auto, f32off, f16on := logits("f32", "auto"), logits("f32", "off"), logits("f16", "on")
+	if !slices.Equal(f32auto, f32off) {
+		t.Error("f32 cache with auto flash attention: logits differ from flash attention off")
+	}
+	if slices.Equal(f32auto, f16on) {
+		t.Error("f32 and f16 caches give identical logits: the f32 cache is not in use")
 	}
 }

@@ -24,7 +24,10 @@ type ContextParams struct {
 	// FlashAttention turns on flash attention ("auto" lets llama.cpp decide).
 	FlashAttention string // "", "auto", "on", "off" ("" = off)
 	// KVType is the KV cache element type: "f16" (default), "f32", "q8_0",
-	// "q4_0". F32 makes batched and token-by-token decoding agree to ~1e-6.
+	// "q4_0". F32 makes batched and token-by-token decoding agree to ~1e-6;
+	// it turns "auto" flash attention off and is refused with "on" (llama.cpp
+	// computes flash attention on an F16 copy). The quantized types need
+	// flash attention and head sizes that are multiples of 32.
 	KVType string
 	// LoRA prepares the context for SetAdapter. llama.cpp (this version)
 	// reuses a compute graph across decodes even when the set of adapters
@@ -112,6 +115,24 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 		cp.type_k, cp.type_v = C.GGML_TYPE_Q4_0, C.GGML_TYPE_Q4_0
 	default:
 		return nil, fmt.Errorf("llama: KV cache type %q: want f16, f32, q8_0 or q4_0", p.KVType)
+	}
+	// llama.cpp accepts these and then rounds or aborts; say so up front.
+	flashOn := p.FlashAttention == "on" || p.FlashAttention == "auto"
+	switch p.KVType {
+	case "f32":
+		// Under flash attention llama.cpp casts an F32 K and V to F16
+		// (llama-graph.cpp), so an f32 cache would compute as f16.
+		if p.FlashAttention == "on" {
+			return nil, errors.New("llama: an f32 KV cache under flash attention computes in f16 (llama.cpp casts K and V to f16 there): turn flash attention off for f32")
+		}
+		cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
+	case "q8_0", "q4_0":
+		if !flashOn {
+			return nil, fmt.Errorf("llama: a %s KV cache needs flash attention on (llama.cpp quantizes V only there)", p.KVType)
+		}
+		if hk, hv := m.HeadDims(); hk%32 != 0 || hv%32 != 0 {
+			return nil, fmt.Errorf("llama: a %s KV cache needs attention heads whose sizes are multiples of 32 (its block); %s has %d (K) and %d (V)", p.KVType, m.path, hk, hv)
+		}
 	}
 	cc := initContext(m.c, cp, p.LoRA)
 	if cc == nil {

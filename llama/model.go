@@ -199,6 +199,25 @@ func (m *Model) NHead() int { return int(C.llama_model_n_head(m.c)) }
 // NHeadKV is the number of key/value heads.
 func (m *Model) NHeadKV() int { return int(C.llama_model_n_head_kv(m.c)) }
 
+// HeadDims returns the sizes of an attention head's K and V vectors: the
+// GGUF's attention.key_length and value_length, or n_embd/n_head without
+// them.
+func (m *Model) HeadDims() (k, v int) {
+	d := 0
+	if h := m.NHead(); h > 0 {
+		d = m.NEmbd() / h
+	}
+	k, v = d, d
+	arch := m.Architecture()
+	if s, ok := m.Meta(arch + ".attention.key_length"); ok {
+		fmt.Sscan(s, &k)
+	}
+	if s, ok := m.Meta(arch + ".attention.value_length"); ok {
+		fmt.Sscan(s, &v)
+	}
+	return k, v
+}
+
 // NVocab is the vocabulary size.
 func (m *Model) NVocab() int { return int(C.llama_vocab_n_tokens(m.vocab)) }
 

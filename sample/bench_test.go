@@ -107,7 +107,7 @@ func BenchmarkSample(b *testing.B) {
 			}
 			defer m.Close()
 			threads := sample.DefaultThreads(m)
-			fa := sample.DefaultFlashAttention(m)
+			fa := sample.DefaultFlashAttention(m, "")
 			prompt := benchPrompt(m, promptLen)
 			var tBatched, tSerial, tC, tCS time.Duration
 			var toks int

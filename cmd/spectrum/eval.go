@@ -26,10 +26,10 @@ type evalOptions struct {
 	seed                 uint64
 	nRows                int
 	// steer
-	k, selectMaxLen, maxRows int
-	restrict, ece            bool
-	nseq, nbatch             int
-	kv                       string
+	k, selectMaxLen, maxRows  int
+	restrict, ece, kPerFormat bool
+	nseq, nbatch              int
+	kv                        string
 	// coverage
 	n, parallel int
 	variants    []string
@@ -43,13 +43,15 @@ var evalModes = map[string]string{
 	"steer": `in-context steerability: per scored output the summed NLL in nats (end
 token included), first-token, token and all-token accuracy; loss_geq_1 and
 all_acc_geq_1 (outputs with ≥ 1 earlier output in context) are the headline
-numbers. k is chosen as the reference's get_example_k, but with the evaluated
-model's own tokenizer and format (the reference always used gemma-3-1b-it's
-tokenizer), rows are cut after example index k, at most --max-rows rows per
-task. Default tasks: the offline test-split ICL tasks. --plot draws loss and
+numbers. k and the rows are chosen once per task as the reference's
+get_example_k, in the spectrum format of the first model (its evaluated
+format when it has no spectrum tokens; the reference always used
+gemma-3-1b-it's tokenizer), and shared by every model of --compare and every
+format (--k-per-format: choose in each model's own format); rows are cut
+after example index k, at most --max-rows rows per task. Default tasks: the offline test-split ICL tasks. --plot draws loss and
 all_acc vs in-context examples (two panels, one line per task × model) as
 PNG, SVG or PDF, chosen by the file's extension.
-Report keys: "steer": {"<task>": {"k","n_rows","n_outputs","loss",
+Report keys: "steer": {"<task>": {"k","k_format","n_rows","n_outputs","loss",
 "loss_geq_1","all_acc","all_acc_geq_1","first_acc","acc","loss_k","all_acc_k",
 "<metric>_sem"…,"ece","ece_geq_1","curve": [{"example_index","loss","all_acc","n"}…]}}`,
 	"coverage": `valid-output coverage: -n samples (temperature 1, top-p 1, first line) per
@@ -158,6 +160,7 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 		f.StringVar(&o.plot, "plot", "", "draw loss/all_acc vs number of in-context examples (.png, .svg or .pdf, by extension)")
 		f.IntVar(&o.k, "k", 0, "in-context examples scored per row (0: automatic, as the reference)")
 		f.IntVar(&o.selectMaxLen, "select-max-len", 2048, "tokens rows are cut to when choosing k")
+		f.BoolVar(&o.kPerFormat, "k-per-format", false, "choose k and the rows in each model's evaluated format, not once in the first model's spectrum format")
 		f.BoolVar(&o.restrict, "restrict", false, "restrict predictions to the dataset's label tokens (reference --auto_restrict_texts)")
 		f.BoolVar(&o.ece, "ece", true, "compute the calibration error (ECE)")
 		f.IntVar(&o.nseq, "pack", 16, "rows packed into one decode (as separate sequences)")
@@ -222,7 +225,7 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 		Mode: mode, Models: []eval.ModelSpec{{Path: modelPath, Adapters: adapters}},
 		Tasks: o.tasks, RowsPath: o.rowsPath, NRows: o.nRows, Seed: o.seed, Format: o.formatName,
 		Threads: g.Threads, GPULayers: g.GPULayers,
-		K: o.k, SelectMaxLen: o.selectMaxLen, MaxRows: o.maxRows, Pack: o.nseq, Batch: o.nbatch,
+		K: o.k, KPerFormat: o.kPerFormat, SelectMaxLen: o.selectMaxLen, MaxRows: o.maxRows, Pack: o.nseq, Batch: o.nbatch,
 		Restrict: o.restrict, ECE: o.ece, KVType: o.kv,
 		N: o.n, Parallel: o.parallel, Variants: o.variants, Complete: o.complete,
 		Rows: o.rowsOut != "", Logf: g.logf,

@@ -235,6 +235,13 @@ func TestGemmaEval(t *testing.T) {
 			}
 		}
 	}
+	// k is chosen once, in the spectrum format, and shared by the colon run
+	// (the reference's get_example_k).
+	for _, task := range []string{"negative_binomial", "geometric_beta"} {
+		if c, sp := got["colon/steer/"+task+"/k"], got["spectrum/steer/"+task+"/k"]; c != sp || c == 0 {
+			t.Errorf("%s: k %v in colon, %v in spectrum: not shared", task, c, sp)
+		}
+	}
 	// Prompt batches run on BLAS where the machine has it (CI installs
 	// OpenBLAS), and BLAS multiplies by dequantized weights where ggml's
 	// kernels quantize activations: the numbers differ by ~1e-3 relative

@@ -546,7 +546,7 @@ func runGenerate(cmd *cobra.Command, g *globalOptions, o *generateFlags, modelPa
 	// The sampler's flash-attention and KV defaults, so that greedy
 	// `sample` and `generate` compute alike.
 	cp := llama.ContextParams{NCtx: nctx, NBatch: min(max(len(toks), 32), 2048), Threads: g.threads(m.NParams()),
-		FlashAttention: cmp.Or(o.flash, sample.DefaultFlashAttention(m)), KVType: cmp.Or(kv, sample.DefaultKVType(m)), LoRA: len(adapters) > 0}
+		FlashAttention: cmp.Or(o.flash, sample.DefaultFlashAttention(m, kv)), KVType: cmp.Or(kv, sample.DefaultKVType(m)), LoRA: len(adapters) > 0}
 	ctx, err := llama.NewContext(m, cp)
 	if err != nil {
 		return err
