@@ -3,9 +3,11 @@ package parity
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"maps"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/spectrumkit/spectrum/eval"
 	"github.com/spectrumkit/spectrum/format"
+	"github.com/spectrumkit/spectrum/internal/llamatest"
 	"github.com/spectrumkit/spectrum/internal/testmodels"
 	"github.com/spectrumkit/spectrum/llama"
 	"github.com/spectrumkit/spectrum/models"
@@ -369,6 +372,119 @@ func TestScoreParity(t *testing.T) {
 			}
 			t.Logf("%d rows, %d outputs: NLL max relative difference %.2g on F32; ECE %.5f vs transformers %.5f (%d vs %d points); quantized file: mean |ΔNLL| %.3f nats per output",
 				len(rows), outputs, maxRel, ece, np[1].ECE, len(ourPts), len(hfPts), quantGap/float64(outputs))
+		})
+	}
+}
+
+// projections lists the attention and FFN projections of every layer of the
+// model at path: what PEFT's LoRA on q/k/v/o/gate/up/down adapts.
+func projections(t *testing.T, path string) []string {
+	var out []string
+	for _, name := range llamatest.AdaptableTensors(t, path) {
+		for _, k := range []string{".attn_q.", ".attn_k.", ".attn_v.", ".attn_output.", ".ffn_gate.", ".ffn_up.", ".ffn_down."} {
+			if strings.Contains(name, k) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+func readF32File(t *testing.T, path string) []float32 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+// TestAdapterParity: an adapter moves between llama.cpp and PEFT with the
+// same effect. GGUF → PEFT: a random LoRA (r = 4, alpha 8, every
+// projection of every layer) exported by `adapter export` and loaded by
+// PEFT onto transformers' model gives the logits llama.cpp gives with the
+// GGUF attached; PEFT → GGUF: a random LoRA made and saved by PEFT, imported
+// by `adapter import`, gives in llama.cpp the logits PEFT gives. Both on
+// the F32 copy of Gemma 3 270M (gemma3, no q/k permutation) and of
+// SmolLM2-135M-Instruct (llama: q/k rows permuted by llama.cpp's
+// converter). Tolerance: max |Δlogit| ≤ 1e-3 of the largest logit, the
+// size of the base models' own F32 disagreement (TestScoreParity), and the
+// adapters must move the logits at least 20 times more than that.
+func TestAdapterParity(t *testing.T) {
+	// std sizes the random factors so that the adapters change the logits
+	// by ~10–30 % of the largest: Gemma's activations are larger (its
+	// embeddings are scaled by √640), so its factors are smaller.
+	for _, mod := range []struct {
+		name string
+		path func(testing.TB) string
+		std  float64
+	}{{"gemma", testmodels.Gemma, 0.015}, {"smollm2", testmodels.SmolLM2, 0.05}} {
+		t.Run(mod.name, func(t *testing.T) {
+			f32 := f32Copy(t, mod.path(t))
+			dir := t.TempDir()
+			vocab, err := llama.LoadModel(f32, llama.ModelParams{VocabOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids, err := vocab.Tokenize("Three US states: Ohio, Utah and", true, true)
+			vocab.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ad := filepath.Join(dir, "spectrum.gguf")
+			llamatest.WriteAdapter(t, f32, ad, llamatest.AdapterSpec{Alpha: 8, Rank: 4, Targets: projections(t, f32), Std: mod.std, Seed: [2]uint64{3, 4}})
+			exported := filepath.Join(dir, "exported-peft")
+			if err := models.ExportPEFT(ad, f32, exported); err != nil {
+				t.Fatal(err)
+			}
+			made := filepath.Join(dir, "made-peft")
+			type result struct {
+				OK    bool `json:"ok"`
+				Vocab int  `json:"vocab"`
+			}
+			outs := []string{filepath.Join(dir, "base.f32"), filepath.Join(dir, "load.f32"), filepath.Join(dir, "make.f32")}
+			runPy[result](t, "peft_logits.py", []any{
+				map[string]any{"op": "base", "ids": ids, "out": outs[0]},
+				map[string]any{"op": "load", "dir": exported, "ids": ids, "out": outs[1]},
+				map[string]any{"op": "make", "dir": made, "r": 4, "alpha": 8, "seed": 5, "std": mod.std, "ids": ids, "out": outs[2]},
+			}, f32)
+			imported := filepath.Join(dir, "imported.gguf")
+			if err := models.ImportPEFT(made, f32, imported); err != nil {
+				t.Fatal(err)
+			}
+			hfBase, hfLoad, hfMake := readF32File(t, outs[0]), readF32File(t, outs[1]), readF32File(t, outs[2])
+			ourBase := llamatest.TokenLogits(t, f32, nil, ids)
+			ourExport := llamatest.TokenLogits(t, f32, []llamatest.Adapter{{Path: ad, Scale: 1}}, ids)
+			ourImport := llamatest.TokenLogits(t, f32, []llamatest.Adapter{{Path: imported, Scale: 1}}, ids)
+			if len(hfBase) != len(ourBase) || len(hfLoad) != len(ourExport) || len(hfMake) != len(ourImport) {
+				t.Fatalf("logit counts: transformers %d/%d/%d, llama.cpp %d/%d/%d", len(hfBase), len(hfLoad), len(hfMake), len(ourBase), len(ourExport), len(ourImport))
+			}
+			for _, c := range []struct {
+				what           string
+				ours, hf, base []float32
+			}{
+				{"base", ourBase, hfBase, nil},
+				{"GGUF → PEFT", ourExport, hfLoad, ourBase},
+				{"PEFT → GGUF", ourImport, hfMake, ourBase},
+			} {
+				d := llamatest.RelMaxDiff(c.ours, c.hf)
+				if d > 1e-3 {
+					t.Errorf("%s: logits differ by %.3g of the largest", c.what, d)
+				}
+				if c.base != nil {
+					effect := llamatest.RelMaxDiff(c.ours, c.base)
+					if effect < 20e-3 {
+						t.Errorf("%s: the adapter moves the logits by only %.3g", c.what, effect)
+					}
+					t.Logf("%s: llama.cpp vs PEFT %.2g, adapter effect %.2g (relative to the largest logit)", c.what, d, effect)
+				} else {
+					t.Logf("base: llama.cpp vs transformers %.2g", d)
+				}
+			}
 		})
 	}
 }
