@@ -278,3 +278,61 @@ func (t *Trainer) findState(name string) (tensor, bool) {
 	}
 	return nil, false
 }
+
+// LoadAdapter sets the LoRA factors from an adapter GGUF (llama.cpp's
+// format, e.g. one written by ExportAdapter or converted from PEFT by
+// models.ImportPEFT): to start training from it, or to compare gradients
+// with another trainer on the same initialisation. The adapter must hold
+// exactly this trainer's pairs, with their shapes, and the same alpha; the
+// optimizer state and step count are unchanged. On error the Trainer is
+// unchanged.
+func (t *Trainer) LoadAdapter(path string) error {
+	if t.be == nil {
+		return errors.New("lora: trainer is closed")
+	}
+	f, err := models.Open(path)
+	if err != nil {
+		return fmt.Errorf("lora: adapter %s: %v", path, err)
+	}
+	defer f.Close()
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("lora: adapter %s: %s", path, fmt.Sprintf(format, args...))
+	}
+	if typ, _ := f.String("general.type"); typ != "adapter" {
+		return bad("general.type is %q, not an adapter", typ)
+	}
+	if arch, _ := f.String("general.architecture"); arch != t.hp.arch {
+		return bad("architecture %q, base model is %q", arch, t.hp.arch)
+	}
+	if a, err := f.Float("adapter.lora.alpha"); err != nil || math.Abs(a-t.cfg.Alpha) > 1e-6*t.cfg.Alpha {
+		return bad("alpha %v differs from the trainer's %v", a, t.cfg.Alpha)
+	}
+	want := map[string]bool{}
+	vals := map[tensor][]float32{}
+	for _, p := range t.pairs {
+		for _, nt := range p.stateTensors()[:2] {
+			want[nt.name] = true
+			ti, ok := f.Tensor(nt.name)
+			if !ok {
+				return bad("no %s (the trainer adapts %s with rank %d)", nt.name, p.base, p.rank)
+			}
+			if !slices.Equal(ti.Shape, nt.shape) {
+				return bad("%s has shape %v, the trainer's is %v", nt.name, ti.Shape, nt.shape)
+			}
+			v, err := f.TensorFloats(nt.name)
+			if err != nil {
+				return bad("%v", err)
+			}
+			vals[nt.t] = v
+		}
+	}
+	for _, ti := range f.Tensors {
+		if !want[ti.Name] {
+			return bad("%s is not one of the trainer's factors (its targets: %s)", ti.Name, strings.Join(t.cfg.Targets, ","))
+		}
+	}
+	for tt, v := range vals {
+		setF32(tt, v)
+	}
+	return nil
+}

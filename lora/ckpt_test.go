@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,5 +206,60 @@ func TestDevice(t *testing.T) {
 	cfg.Device = "tpu9"
 	if _, err := NewTrainer(path, cfg); err == nil || !strings.Contains(err.Error(), "unknown device") || !strings.Contains(err.Error(), "CPU") {
 		t.Errorf("unknown device: %v", err)
+	}
+}
+
+// TestLoadAdapter: an exported adapter loads into another trainer of the
+// same shape bit for bit, Gradient then equals the first trainer's (and
+// updates nothing), and adapters of another shape or alpha are refused.
+func TestLoadAdapter(t *testing.T) {
+	path := sharedModel("stories260K.gguf")
+	tr := newTestTrainer(t, path, func(c *Config) { c.Rank = 4 })
+	rng := rand.New(rand.NewPCG(3, 3))
+	tr.randomizeB(rng, 0.02)
+	ad := filepath.Join(t.TempDir(), "a.gguf")
+	if err := tr.ExportAdapter(ad); err != nil {
+		t.Fatal(err)
+	}
+	tr2 := newTestTrainer(t, path, func(c *Config) { c.Rank = 4; c.Seed = 99 })
+	if slices.Equal(tr.params(), tr2.params()) {
+		t.Fatal("two seeds gave the same initialisation")
+	}
+	if err := tr2.LoadAdapter(ad); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tr.params(), tr2.params()) {
+		t.Fatal("loaded factors differ from the exported ones")
+	}
+	rows := randomRows(rng, 2, 20, tr.VocabSize())
+	l1, g1, err := tr.gradient(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := tr2.params()
+	l2, g2, err := tr2.Gradient(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flat []float32
+	for _, p := range tr2.pairs {
+		flat = append(flat, g2[p.base+".lora_a"]...)
+		flat = append(flat, g2[p.base+".lora_b"]...)
+	}
+	if l1 != l2 || !slices.Equal(g1, flat) || !slices.Equal(before, tr2.params()) || tr2.StepCount() != 0 {
+		t.Errorf("Gradient: loss %v vs %v, gradients equal %v, parameters unchanged %v", l2, l1, slices.Equal(g1, flat), slices.Equal(before, tr2.params()))
+	}
+	for _, c := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Rank = 8 }, "has shape"},
+		{func(c *Config) { c.Rank = 4; c.Alpha = 16 }, "alpha"},
+		{func(c *Config) { c.Rank = 4; c.Targets = []string{"q"} }, "not one of the trainer's factors"},
+	} {
+		tr3 := newTestTrainer(t, path, c.mod)
+		if err := tr3.LoadAdapter(ad); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v, want %q", err, c.want)
+		}
 	}
 }

@@ -563,6 +563,35 @@ func (t *Trainer) Step(rows []Row) (StepResult, error) {
 	return res, nil
 }
 
+// Gradient computes the loss of rows (as Step does: the mean cross-entropy
+// over their labelled tokens) and its gradient with respect to every LoRA
+// factor, keyed by the factor's tensor name (blk.N.attn_q.weight.lora_a, in
+// llama.cpp's layout: lora_a [n_in, r], lora_b [r, n_out]), without
+// updating anything.
+func (t *Trainer) Gradient(rows []Row) (float64, map[string][]float32, error) {
+	if t.be == nil {
+		return 0, nil, errors.New("lora: trainer is closed")
+	}
+	batches, nl, _, _, err := t.pack(rows)
+	if err != nil {
+		return 0, nil, err
+	}
+	if nl == 0 {
+		return 0, nil, errors.New("lora: no labelled token in the rows")
+	}
+	var loss float64
+	if err := t.accumulate(batches, nl, &loss); err != nil {
+		return 0, nil, err
+	}
+	out := map[string][]float32{}
+	for _, p := range t.pairs {
+		out[p.base+".lora_a"] = getF32(p.ga)
+		out[p.base+".lora_b"] = getF32(p.gb)
+	}
+	C.ggml_backend_buffer_clear(t.gbuf, 0)
+	return loss, out, nil
+}
+
 // accumulate zeroes the gradients and adds those of every micro-batch.
 func (t *Trainer) accumulate(batches []*batch, nl int, loss *float64) error {
 	C.ggml_backend_buffer_clear(t.gbuf, 0)
