@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from transformers import AutoTokenizer
+from hfcommon import load_tokenizer
 
 TURN_ENDS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>")
 
@@ -45,7 +45,7 @@ def tokenize(tok, segments, adds_bos, literal):
 
 def main():
     path = sys.argv[1]
-    tok = AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+    tok = load_tokenizer(path)
     probe = tok("a")["input_ids"]
     adds_bos = tok.bos_token_id is not None and len(probe) > 0 and probe[0] == tok.bos_token_id
     for line in sys.stdin:

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nlpodyssey/safetensors"
@@ -44,7 +45,8 @@ func runPy[T any](t *testing.T, script string, in []any, args ...string) []T {
 	cmd.Stdin = &stdin
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	cmd.Env = append(cmd.Environ(), "OMP_NUM_THREADS=2", "TOKENIZERS_PARALLELISM=false", "HF_HUB_OFFLINE=1", "TRANSFORMERS_VERBOSITY=error")
+	cmd.Env = append(cmd.Environ(), "OMP_NUM_THREADS=2", "TOKENIZERS_PARALLELISM=false", "HF_HUB_OFFLINE=1", "TRANSFORMERS_VERBOSITY=error",
+		"HF_DATASETS_OFFLINE=1", "SPECTRUM_HF_TOKENIZER_CACHE="+filepath.Join(shared.dir, "tokenizers"))
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", script, err, tail(stderr.String(), 3000))
@@ -196,15 +198,40 @@ func window[E any](s []E, at int) []E {
 	return s[max(0, at-5):min(len(s), at+10)]
 }
 
-// f32Copy writes the model at path dequantized to F32 (llama.cpp's
+// shared holds what several tests reuse (F32 copies of the models, the
+// converted HF tokenizers); TestMain removes it.
+var shared struct {
+	dir  string
+	mu   sync.Mutex
+	f32s map[string]string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "spectrum-parity-")
+	if err != nil {
+		panic(err)
+	}
+	shared.dir, shared.f32s = dir, map[string]string{}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// f32Copy returns the model at path dequantized to F32 (llama.cpp's
 // quantizer with type f32), the weights transformers computes with when it
-// loads a quantized GGUF.
+// loads a quantized GGUF; made once per model for all tests.
 func f32Copy(t *testing.T, path string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(path), ".gguf")+".f32.gguf")
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if p, ok := shared.f32s[path]; ok {
+		return p
+	}
+	out := filepath.Join(shared.dir, strings.TrimSuffix(filepath.Base(path), ".gguf")+".f32.gguf")
 	if err := llama.Quantize(path, out, "f32", llama.QuantizeParams{AllowRequantize: true, Threads: 2}); err != nil {
 		t.Fatal(err)
 	}
+	shared.f32s[path] = out
 	return out
 }
 
@@ -659,6 +686,163 @@ func TestGradientParity(t *testing.T) {
 				len(rows), res.NLabels, loss, res.Loss, lossRel, len(ours), cos, rel, math.Sqrt(n1), math.Sqrt(n2))
 			if lossRel > 1e-3 || cos < 0.999 || rel > 1e-3 {
 				t.Errorf("not equal within the bounds")
+			}
+		})
+	}
+}
+
+// writeJSONL writes one JSON line per value.
+func writeJSONL[T any](t *testing.T, path string, vs []T) {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	for _, v := range vs {
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTRLParity: a real TRL SFTTrainer run (LoRA r = 4 on the seven
+// projections, two steps, one batch of every record) on the rows as
+// `suite export` writes them starts at the loss our trainer computes on the
+// same rows (LoRA B = 0 on both sides: the base model's loss over the
+// labelled tokens), for each layout:
+//   - tokens (input_ids + labels, used as they are): within 1e-3 relative
+//     and the same number of labelled tokens;
+//   - axolotl input_output, tokenized by axolotl's documented rule (each
+//     segment alone, no special tokens added): the same;
+//   - trl prompt/completion, tokenized by TRL itself, with SFTConfig
+//     eos_token set to the format's end token (TRL appends eos_token to a
+//     completion that does not end with it): the same labelled count, the
+//     loss within 1e-2 relative (TRL tokenizes each prompt as one text,
+//     where we tokenize segment by segment; measured gaps are logged).
+//
+// Together these show that the exported masks are what those trainers
+// train on.
+func TestTRLParity(t *testing.T) {
+	for _, mod := range []struct {
+		name, end string
+		path      func(testing.TB) string
+	}{{"gemma", "<end_of_turn>", testmodels.Gemma}, {"smollm2", "<|im_end|>", testmodels.SmolLM2}} {
+		t.Run(mod.name, func(t *testing.T) {
+			f32 := f32Copy(t, mod.path(t))
+			info, err := models.ReadInfo(f32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := llama.LoadModel(f32, llama.ModelParams{VocabOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			f, err := format.ForModel(format.NameAuto, info.Family, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rows []lora.Row
+			var tokRecs, trlRecs, axoRecs []any
+			for _, name := range []string{"coinflip", "poisson"} {
+				task, _ := suite.Lookup(name)
+				rs, err := task.Generate(13, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The description (if any) and the first five outputs.
+				var msgs []format.Message
+				outputs := 0
+				for _, mm := range rs[0].Messages {
+					if mm.Role == format.RoleOutput {
+						if outputs == 5 {
+							break
+						}
+						outputs++
+					}
+					msgs = append(msgs, format.Message{Role: mm.Role, Content: mm.Content})
+				}
+				segs, err := f.Render(msgs, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				toks, err := format.Tokenize(m, segs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows = append(rows, lora.Row{Tokens: toks.IDs, Loss: toks.Loss})
+				ids, labels := format.TokenLabels(toks)
+				tokRecs = append(tokRecs, map[string]any{"input_ids": ids, "labels": labels})
+				recs, err := format.TRLRecords(segs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					trlRecs = append(trlRecs, r)
+				}
+				as, err := format.AxolotlSegments(m, segs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				axoRecs = append(axoRecs, map[string]any{"segments": as})
+			}
+			dir := t.TempDir()
+			files := map[string]string{"tokens": filepath.Join(dir, "tokens.jsonl"), "trl": filepath.Join(dir, "trl.jsonl"), "axolotl": filepath.Join(dir, "axolotl.jsonl")}
+			writeJSONL(t, files["tokens"], tokRecs)
+			writeJSONL(t, files["trl"], trlRecs)
+			writeJSONL(t, files["axolotl"], axoRecs)
+
+			cfg := lora.DefaultConfig()
+			cfg.Rank, cfg.Alpha, cfg.Threads = 4, 8, 2
+			tr, err := lora.NewTrainer(f32, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours, _, err := tr.Gradient(rows)
+			tr.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			labelled := 0
+			for _, r := range rows {
+				for i, l := range r.Loss {
+					if l && i > 0 {
+						labelled++
+					}
+				}
+			}
+			type result struct {
+				Losses   []float64 `json:"losses"`
+				Records  int       `json:"records"`
+				Labelled int       `json:"labelled"`
+			}
+			kinds := []string{"tokens", "axolotl", "trl"}
+			var in []any
+			for _, k := range kinds {
+				req := map[string]any{"kind": k, "file": files[k]}
+				if k == "trl" {
+					req["eos_token"] = mod.end
+				}
+				in = append(in, req)
+			}
+			res := runPy[result](t, "trl_sft.py", in, f32)
+			for i, k := range kinds {
+				r := res[i]
+				if len(r.Losses) != 2 {
+					t.Fatalf("%s: TRL logged %v", k, r.Losses)
+				}
+				rel := math.Abs(r.Losses[0]-ours) / ours
+				tol := 1e-3
+				if k == "trl" {
+					tol = 1e-2
+				}
+				t.Logf("%s: %d records, %d labelled tokens (ours %d); TRL's first loss %.5f, ours %.5f (%.2g relative); second %.5f",
+					k, r.Records, r.Labelled, labelled, r.Losses[0], ours, rel, r.Losses[1])
+				if rel > tol || r.Labelled != labelled {
+					t.Errorf("%s: not the loss our trainer computes on the same rows", k)
+				}
 			}
 		})
 	}
