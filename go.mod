@@ -3,6 +3,7 @@ module github.com/spectrumkit/spectrum
 go 1.26.0
 
 require (
+	github.com/ardanlabs/jinja v1.8.0
 	github.com/charmbracelet/log v1.0.0
 	github.com/nlpodyssey/safetensors v0.0.0-20250209183917-bfb01cc25f7c
 	github.com/ollama/ollama v0.17.4

@@ -40,6 +40,7 @@ type Session struct {
 	m        *llama.Model
 	o        Options
 	tmpl     string
+	render   format.TemplateFunc // the template's renderer (format.ChatRenderer)
 	stop     string
 	family   models.Family
 	ctx      *llama.Context
@@ -60,14 +61,15 @@ func New(m *llama.Model, o Options) (*Session, error) {
 	if tmpl == "" {
 		return nil, fmt.Errorf("%w: %s is a base model; use `spectrum generate` for text, or the steerable mode of `spectrum sample` (--description, --example) for a distribution", ErrNoTemplate, m.Path())
 	}
-	if _, err := llama.ApplyChatTemplate(tmpl, []llama.ChatMessage{{Role: "user", Content: "x"}}, true); err != nil {
+	render, _, err := format.ChatRenderer(m)
+	if err != nil {
 		return nil, fmt.Errorf("chat: %s: %w", m.Path(), err)
 	}
 	info, err := models.ReadInfo(m.Path())
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{m: m, o: o, tmpl: tmpl, system: o.System, family: info.Family}
+	s := &Session{m: m, o: o, tmpl: tmpl, render: render, system: o.System, family: info.Family}
 	if f, err := format.NewChat(format.FamilyNone, tmpl); err == nil {
 		s.stop = f.StopString() // the end of an assistant turn, where it is text
 	}
@@ -130,7 +132,11 @@ func (s *Session) Prompt(msg string) (string, error) {
 	}
 	msgs = append(msgs, s.turns...)
 	msgs = append(msgs, llama.ChatMessage{Role: "user", Content: msg})
-	return llama.ApplyChatTemplate(s.tmpl, msgs, true)
+	conv := make([]format.ChatMessage, len(msgs))
+	for i, m := range msgs {
+		conv[i] = format.ChatMessage{Role: m.Role, Content: m.Content}
+	}
+	return s.render(s.tmpl, conv, true)
 }
 
 // Send adds msg as the user's turn, generates the assistant's reply,

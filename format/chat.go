@@ -177,7 +177,27 @@ type Chat struct {
 	template string
 	p        chatParams
 	apply    TemplateFunc
+	renderer string // RendererJinja or RendererLlama
+	fallback error  // why Jinja was not used for a model's own template
 }
+
+// Chat template renderers.
+const (
+	RendererJinja = "jinja"     // the model's template, run as apply_chat_template does
+	RendererLlama = "llama.cpp" // llama_chat_apply_template: built-in layouts
+)
+
+// Renderer says what renders the template: RendererJinja or RendererLlama.
+func (f *Chat) Renderer() string {
+	if f.renderer == "" {
+		return RendererLlama
+	}
+	return f.renderer
+}
+
+// JinjaError is why a model's own template is rendered by llama.cpp rather
+// than by Jinja (nil when Jinja renders it or the model has none).
+func (f *Chat) JinjaError() error { return f.fallback }
 
 // NewChat returns the chat format rendering with template tmpl: a model's
 // chat template (llama.cpp recognises it by heuristics; it does not run
@@ -250,7 +270,10 @@ func detectChatFamily(tmpl string, apply TemplateFunc) (Family, error) {
 	}
 	for _, fam := range Families() {
 		p := chatFamilies[fam]
-		if strings.Contains(out, p.rawStart+"A"+p.end) && strings.HasSuffix(out, p.rawStart) {
+		// A template need not honour add_generation_prompt (Phi-3's writes
+		// the assistant header after every user turn): the assistant turn's
+		// layout identifies the family.
+		if strings.Contains(out, p.rawStart+"A"+p.end) {
 			return fam, nil
 		}
 	}

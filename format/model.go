@@ -44,8 +44,10 @@ func MissingTokens(tok Tokenizer, texts []string) []string {
 //     special tokens, else a *MissingTokenError names the first missing one;
 //   - "colon": the colon format (any model);
 //   - "chat": the reference's chat conversion rendered with the model's own
-//     chat template (the family's llama.cpp built-in one when the model has
-//     none); the template's tokens must be single special tokens;
+//     chat template by Jinja, as apply_chat_template does (llama.cpp's
+//     renderer when Jinja cannot run it or it drops system messages; the
+//     family's llama.cpp built-in template when the model has none); the
+//     template's tokens must be single special tokens;
 //   - "auto": "spectrum" when the family has a Spectrum variant and the model
 //     has its turn tokens, "colon" otherwise. The returned Format's Name
 //     tells which was chosen.
@@ -71,7 +73,7 @@ func ForModel(name string, family Family, m Model) (Format, error) {
 	case NameColon:
 		return NewColon(), nil
 	case NameChat:
-		c, err := NewChat(family, m.ChatTemplate())
+		c, err := chatForModel(family, m)
 		if err != nil {
 			return nil, err
 		}
@@ -83,12 +85,43 @@ func ForModel(name string, family Family, m Model) (Format, error) {
 	return nil, unknownName(name)
 }
 
+// chatForModel is the chat format of a model: its own template rendered by
+// Jinja as apply_chat_template does; llama.cpp's renderer (which recognises
+// templates by heuristics and writes its built-in layout) when the Jinja
+// engine cannot compile or run the template, or when the template drops
+// system messages (the chat format's description and examples live there);
+// the family's llama.cpp built-in template when the model has none.
+func chatForModel(family Family, m Model) (*Chat, error) {
+	tmpl := m.ChatTemplate()
+	if tmpl == "" {
+		return NewChat(family, "")
+	}
+	apply := jinjaApply(m)
+	c, err := newChat(family, tmpl, apply)
+	if err == nil {
+		err = keepsSystem(apply, tmpl)
+	}
+	if err == nil {
+		c.renderer = RendererJinja
+		return c, nil
+	}
+	c, err2 := NewChat(family, tmpl)
+	if err2 != nil {
+		return nil, fmt.Errorf("%w (and with Jinja: %v)", err2, err)
+	}
+	c.fallback = err
+	return c, nil
+}
+
 // Describe returns a format's name with its family, e.g. "spectrum (gemma3)".
 func Describe(f Format) string {
 	switch v := f.(type) {
 	case *Spectrum:
 		return fmt.Sprintf("%s (%s)", v.Name(), v.Family())
 	case *Chat:
+		if v.Renderer() == RendererJinja {
+			return fmt.Sprintf("%s (%s template, jinja)", v.Name(), v.Family())
+		}
 		return fmt.Sprintf("%s (%s template)", v.Name(), v.Family())
 	}
 	return f.Name()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"os"
@@ -844,6 +845,94 @@ func TestTRLParity(t *testing.T) {
 					t.Errorf("%s: not the loss our trainer computes on the same rows", k)
 				}
 			}
+		})
+	}
+}
+
+// TestChatTemplateParity: a model's own chat template rendered by our Jinja
+// engine (format.RenderChatTemplate, what the chat format uses) gives
+// exactly the text of transformers' apply_chat_template, and our tokenizer
+// the ids apply_chat_template(tokenize=True) gives, on the reference's chat
+// conversations of every offline task (with and without description,
+// with and without the generation prompt), for SmolLM2-135M-Instruct and
+// every vocabulary GGUF in ../shared/models/vocab that carries a template
+// (Phi-3's). Exact: no tolerance.
+func TestChatTemplateParity(t *testing.T) {
+	paths := []string{testmodels.SmolLM2(t)}
+	vocabs, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "models", "vocab", "*.gguf"))
+	for _, v := range vocabs {
+		m, err := llama.LoadModel(v, llama.ModelParams{VocabOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.ChatTemplate() != "" {
+			paths = append(paths, v)
+		}
+		m.Close()
+	}
+	if len(paths) < 2 {
+		t.Fatalf("no vocabulary GGUF with a chat template in ../shared/models/vocab")
+	}
+	names, rows := offlineRows(t, 1)
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			m, err := llama.LoadModel(path, llama.ModelParams{VocabOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			var in []any
+			var texts []string
+			var labels []string
+			for i, msgs := range rows {
+				for _, gen := range []bool{false, true} {
+					conv, err := format.ChatConversation(msgs, gen)
+					if err != nil {
+						t.Fatal(err)
+					}
+					text, err := format.RenderChatTemplate(m, m.ChatTemplate(), conv, gen)
+					if err != nil {
+						t.Fatalf("%s: %v", names[i], err)
+					}
+					in = append(in, map[string]any{"messages": conv, "add_generation_prompt": gen})
+					texts = append(texts, text)
+					labels = append(labels, fmt.Sprintf("%s gen=%v", names[i], gen))
+				}
+			}
+			type hf struct {
+				Text string  `json:"text"`
+				IDs  []int32 `json:"ids"`
+			}
+			args := []string{path}
+			if n := strings.ToLower(m.Name()); strings.Contains(n, "phi-3") || strings.Contains(n, "phi3") {
+				// llama.cpp marks Phi-3's special tokens rstrip by the model's
+				// name (llama-vocab.cpp), as its tokenizer.json does; the HF
+				// tokenizer converted from the GGUF needs the same.
+				args = append(args, "--phi3-rstrip")
+			}
+			ref := runPy[hf](t, "hf_chat.py", in, args...)
+			tokens := 0
+			for i := range ref {
+				if texts[i] != ref[i].Text {
+					at := 0
+					for at < min(len(texts[i]), len(ref[i].Text)) && texts[i][at] == ref[i].Text[at] {
+						at++
+					}
+					t.Errorf("%s: text differs at byte %d: ours %q, transformers %q", labels[i], at,
+						texts[i][max(0, at-20):min(len(texts[i]), at+40)], ref[i].Text[max(0, at-20):min(len(ref[i].Text), at+40)])
+					continue
+				}
+				ids, err := m.Tokenize(texts[i], false, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokens += len(ids)
+				if !slices.Equal(ids, ref[i].IDs) {
+					at := firstDiff(ids, ref[i].IDs, make([]bool, len(ids)), make([]bool, len(ref[i].IDs)))
+					t.Errorf("%s: ids differ at %d: ours %v, transformers %v", labels[i], at, window(ids, at), window(ref[i].IDs, at))
+				}
+			}
+			t.Logf("%d conversations, %d tokens: text and ids equal to apply_chat_template", len(ref), tokens)
 		})
 	}
 }
