@@ -3,6 +3,7 @@ package parity
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -933,6 +934,121 @@ func TestChatTemplateParity(t *testing.T) {
 				}
 			}
 			t.Logf("%d conversations, %d tokens: text and ids equal to apply_chat_template", len(ref), tokens)
+		})
+	}
+}
+
+// recorder is a CandidateScorer that keeps the token sequences the local
+// scorer scores (tokenized as Scorer.CandidateLogProbs does) while passing
+// the call on.
+type recorder struct {
+	s     *eval.Scorer
+	m     *llama.Model
+	calls []map[string]any
+}
+
+func (r *recorder) CandidateLogProbs(ctx context.Context, prompt, prefix string, cands []string, end string) ([]float64, error) {
+	lp, err := r.s.CandidateLogProbs(ctx, prompt, prefix, cands, end)
+	if err != nil {
+		return nil, err
+	}
+	prompt = strings.ReplaceAll(prompt, "<bos>", "")
+	p, err := r.m.Tokenize(prompt, true, true)
+	if err != nil {
+		return nil, err
+	}
+	var seqs [][]llama.Token
+	for _, c := range cands {
+		ids, err := r.m.Tokenize(prompt+prefix+c+end, true, true)
+		if err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, ids)
+	}
+	r.calls = append(r.calls, map[string]any{"seqs": seqs, "from": len(p)})
+	return lp, nil
+}
+
+// TestDistParity: `eval dist`'s candidate log-probabilities on an F32 GGUF
+// equal transformers' on the same token sequences, and its per-row JS and
+// KL divergences equal the reference's definitions computed with numpy on
+// transformers' numbers, on urn and states (both models, their automatic
+// format). Bounds: 1e-3 relative on each candidate's log q~ (as the NLL of
+// TestScoreParity), 1e-3 on each divergence (measured values are logged).
+func TestDistParity(t *testing.T) {
+	for _, mod := range []struct {
+		name string
+		path func(testing.TB) string
+	}{{"gemma", testmodels.Gemma}, {"smollm2", testmodels.SmolLM2}} {
+		t.Run(mod.name, func(t *testing.T) {
+			f32 := f32Copy(t, mod.path(t))
+			info, err := models.ReadInfo(f32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := llama.LoadModel(f32, llama.ModelParams{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			f, err := format.ForModel(format.NameAuto, info.Family, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := eval.NewScorer(m, eval.ScorerOptions{Threads: 2, KVType: "f32"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			rec := &recorder{s: s, m: m}
+			var rows []eval.DistRow
+			for _, name := range []string{"urn", "states"} {
+				task, _ := suite.Lookup(name)
+				rs, err := task.Generate(3, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, dr, err := eval.EvalDist(t.Context(), rec, f, name, rs, eval.DistOptions{}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows = append(rows, dr...)
+			}
+			in := make([]any, len(rec.calls))
+			for i, c := range rec.calls {
+				c["target_probs"] = rows[i].TargetProbs
+				in[i] = c
+			}
+			type hf struct {
+				LogProbs  []float64 `json:"logprobs"`
+				JS        float64   `json:"js"`
+				KL        float64   `json:"kl"`
+				ReverseKL float64   `json:"reverse_kl"`
+			}
+			ref := runPy[hf](t, "hf_cand.py", in, f32)
+			var maxLP, maxRel, maxJS float64
+			cands := 0
+			for i, r := range rows {
+				for j, lp := range r.LogProbs {
+					cands++
+					d := math.Abs(lp - ref[i].LogProbs[j])
+					maxLP = math.Max(maxLP, d)
+					maxRel = math.Max(maxRel, d/math.Max(1, math.Abs(ref[i].LogProbs[j])))
+				}
+				for _, d := range []struct {
+					what      string
+					ours, ref float64
+				}{{"js", r.JS, ref[i].JS}, {"kl", r.KL, ref[i].KL}, {"reverse_kl", r.ReverseKL, ref[i].ReverseKL}} {
+					maxJS = math.Max(maxJS, math.Abs(d.ours-d.ref))
+					if math.Abs(d.ours-d.ref) > 1e-3 {
+						t.Errorf("row %d %s: %.6f, transformers + numpy %.6f", i, d.what, d.ours, d.ref)
+					}
+				}
+			}
+			t.Logf("%d rows, %d candidates: max |Δ log q~| %.2g nats (%.2g relative), max |Δ divergence| %.2g", len(rows), cands, maxLP, maxRel, maxJS)
+			if maxRel > 1e-3 {
+				t.Errorf("candidate log-probabilities differ by up to %.3g relative", maxRel)
+			}
 		})
 	}
 }
