@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"path/filepath"
@@ -214,4 +215,132 @@ func (intTicks) Ticks(lo, hi float64) []plot.Tick {
 		out = append(out, t)
 	}
 	return out
+}
+
+// holdsColor marks the differences that hold after Holm's correction.
+var holdsColor = color.RGBA{R: 200, G: 30, B: 30, A: 255}
+
+// DiffsPath is where PlotDiffs draws for a --plot path: "-diffs" before
+// the extension (curves.svg → curves-diffs.svg).
+func DiffsPath(path string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-diffs" + ext
+}
+
+// diffKind groups comparisons whose values share a scale, one panel each.
+func diffKind(metric string) string {
+	switch {
+	case strings.HasSuffix(metric, "loss_geq_1"):
+		return "Δ loss_geq_1 (nats per output)"
+	case strings.Contains(metric, "unique_valid_count"):
+		return "Δ unique_valid_count (per task)"
+	case strings.Contains(metric, "js_divergence"):
+		return "Δ JS divergence (nats)"
+	}
+	return "Δ share (all_acc_geq_1, percent_valid, unique_gens_pct)"
+}
+
+// PlotDiffs draws the paired comparisons as intervals: per comparison a
+// point at Δ and a bar over its 95 % interval, a line at 0, red where the
+// difference holds after Holm's correction; one panel per kind of metric
+// (each with its own scale), stacked. The format follows path's extension;
+// the file is written atomically.
+func PlotDiffs(path string, cs []*PairedDiff) error {
+	if err := CheckPlotPath(path); err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("plot %s: no comparisons to plot", path)
+	}
+	groups := map[string][]*PairedDiff{}
+	for _, c := range cs {
+		k := diffKind(c.Metric)
+		groups[k] = append(groups[k], c)
+	}
+	kinds := sortedKeys(groups)
+	var plots []*plot.Plot
+	var heights []vg.Length
+	for _, k := range kinds {
+		g := groups[k]
+		p := plot.New()
+		p.Title.Text = k
+		var labels []string
+		for i, c := range g {
+			y := float64(len(g) - 1 - i)
+			labels = append([]string{c.Metric + " · " + c.Model}, labels...)
+			pts := plotter.XYs{{X: float64(c.Delta), Y: y}}
+			lo, hi := float64(c.Delta)-float64(c.Lo), float64(c.Hi)-float64(c.Delta)
+			if math.IsNaN(lo) || math.IsNaN(hi) {
+				lo, hi = 0, 0
+			}
+			bars, err := plotter.NewXErrorBars(struct {
+				plotter.XYer
+				plotter.XErrorer
+			}{pts, plotter.XErrors{{Low: lo, High: hi}}})
+			if err != nil {
+				return fmt.Errorf("plot %s: %w", path, err)
+			}
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				return fmt.Errorf("plot %s: %w", path, err)
+			}
+			if c.Holds {
+				bars.LineStyle.Color = holdsColor
+				sc.GlyphStyle.Color = holdsColor
+			}
+			bars.LineStyle.Width = vg.Points(1.5)
+			p.Add(bars, sc)
+		}
+		line, err := plotter.NewLine(plotter.XYs{{X: 0, Y: -0.5}, {X: 0, Y: float64(len(g)) - 0.5}})
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", path, err)
+		}
+		line.LineStyle.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+		p.Add(line)
+		p.NominalY(labels...)
+		p.Y.Min, p.Y.Max = -0.5, float64(len(g))-0.5
+		// The x range holds 0 and every interval, with a margin.
+		xlo, xhi := 0.0, 0.0
+		for _, c := range g {
+			for _, v := range []float64{float64(c.Lo), float64(c.Hi), float64(c.Delta)} {
+				if !math.IsNaN(v) {
+					xlo, xhi = math.Min(xlo, v), math.Max(xhi, v)
+				}
+			}
+		}
+		if xhi-xlo == 0 { // nothing differs: a unit scale around 0
+			xlo, xhi = -1, 1
+		}
+		pad := 0.05 * (xhi - xlo)
+		p.X.Min, p.X.Max = xlo-pad, xhi+pad
+		plots = append(plots, p)
+		heights = append(heights, vg.Length(len(g))*vg.Points(22)+vg.Inch)
+	}
+	w := 9 * vg.Inch
+	var h vg.Length
+	for _, x := range heights {
+		h += x
+	}
+	var cw vg.CanvasWriterTo
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png":
+		cw = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))}
+	case ".svg":
+		cw = vgsvg.New(w, h)
+	case ".pdf":
+		cw = vgpdf.New(w, h)
+	}
+	dc := draw.New(cw)
+	top := dc.Max.Y
+	for i, p := range plots {
+		c := dc
+		c.Max.Y = top
+		c.Min.Y = top - heights[i]
+		top = c.Min.Y
+		p.Draw(c)
+	}
+	return suite.WriteFileAtomic(path, nil, func(out io.Writer) error {
+		_, err := cw.WriteTo(out)
+		return err
+	})
 }

@@ -154,3 +154,31 @@ func TestPlotCurvesErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPlotDiffs: the paired differences are drawn, one panel per kind of
+// metric, with every comparison labelled; nothing to draw is an error.
+func TestPlotDiffs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.svg")
+	cs := []*PairedDiff{
+		{Metric: "steer urn loss_geq_1", Model: "tuned", Delta: -0.5, Lo: -0.8, Hi: -0.2, Holds: true},
+		{Metric: "dist urn js_divergence", Model: "tuned", Delta: 0.01, Lo: -0.02, Hi: 0.04},
+	}
+	if err := PlotDiffs(path, cs); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"steer urn loss_geq_1 · tuned", "dist urn js_divergence · tuned", "Δ loss_geq_1 (nats per output)", "Δ JS divergence (nats)"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the plot has no %q", want)
+		}
+	}
+	if err := PlotDiffs(path, nil); err == nil {
+		t.Error("no comparisons: no error")
+	}
+	if got := DiffsPath("out/curves.svg"); got != "out/curves-diffs.svg" {
+		t.Errorf("DiffsPath = %s", got)
+	}
+}

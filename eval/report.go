@@ -41,6 +41,54 @@ type Report struct {
 	Coverage          map[string]map[string]CoverageMetrics `json:"coverage,omitempty"`
 	CoverageAggregate map[string]map[string]Stats           `json:"coverage_aggregate,omitempty"`
 	Dist              map[string]*DistResult                `json:"dist,omitempty"`
+
+	// units holds, per metric of the markdown table, the values of the
+	// units a paired comparison pairs (steer and dist: rows; coverage:
+	// tasks).
+	units map[string]*unitValues
+}
+
+// unitValues are one metric's values per unit.
+type unitValues struct {
+	unit   string             // "row" or "task"
+	values map[string]float64 // unit key → value
+}
+
+// addUnit records one unit's value of a metric.
+func (r *Report) addUnit(metric, unit, key string, v float64) {
+	if r.units == nil {
+		r.units = map[string]*unitValues{}
+	}
+	u := r.units[metric]
+	if u == nil {
+		u = &unitValues{unit: unit, values: map[string]float64{}}
+		r.units[metric] = u
+	}
+	u.values[key] = v
+}
+
+// CompareReports returns the paired comparison of every metric of each
+// report after the first with the first, over the units both have, with
+// Holm's correction over all of them; nil for fewer than two reports.
+func CompareReports(reports []*Report) []*PairedDiff {
+	if len(reports) < 2 {
+		return nil
+	}
+	ref := reports[0]
+	var out []*PairedDiff
+	for _, r := range reports[1:] {
+		for _, metric := range sortedKeys(ref.units) {
+			u, ru := r.units[metric], ref.units[metric]
+			if u == nil {
+				continue
+			}
+			if c := Compare(metric, ru.unit, r.Label(), ref.Label(), u.values, ru.values); c != nil {
+				out = append(out, c)
+			}
+		}
+	}
+	AdjustHolm(out)
+	return out
 }
 
 // ServerInfo names the server a report's numbers come from.
@@ -90,6 +138,28 @@ func sortedKeys[V any](m map[string]V) []string {
 // all_acc_geq_1, k; coverage: percent_valid, unique_gens_pct,
 // unique_valid_count per variant; dist: js_divergence and the others).
 func WriteMarkdown(w io.Writer, reports []*Report) error {
+	return WriteMarkdownCompared(w, reports, nil)
+}
+
+// fmtDiff is a table cell's paired difference: "Δ +0.0123 [−0.0040, +0.0290]",
+// with " *" when it holds after Holm's correction.
+func fmtDiff(c *PairedDiff) string {
+	s := fmt.Sprintf("Δ %+.4f [%+.4f, %+.4f]", float64(c.Delta), float64(c.Lo), float64(c.Hi))
+	if c.Holds {
+		s += " *"
+	}
+	return s
+}
+
+// WriteMarkdownCompared is WriteMarkdown with each compared model's cells
+// followed by its paired difference from the first model (Δ [95 % interval],
+// * where it holds after Holm's correction over the table), where cs has
+// one.
+func WriteMarkdownCompared(w io.Writer, reports []*Report, cs []*PairedDiff) error {
+	diffs := map[[2]string]*PairedDiff{}
+	for _, c := range cs {
+		diffs[[2]string{c.Metric, c.Model}] = c
+	}
 	type line struct {
 		name string
 		cell func(r *Report) string
@@ -185,12 +255,18 @@ func WriteMarkdown(w io.Writer, reports []*Report) error {
 			cells[i] = l.cell(r)
 			if cells[i] != "" {
 				empty = false
+				if c := diffs[[2]string{l.name, r.Label()}]; c != nil && i > 0 {
+					cells[i] += " (" + fmtDiff(c) + ")"
+				}
 			}
 		}
 		if empty {
 			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s |\n", l.name, strings.Join(cells, " | "))
+	}
+	if len(cs) > 0 {
+		b.WriteString("\nΔ: mean paired difference from the first model over the same rows (steer: mean over each row's outputs with ≥ 1 earlier output; dist: rows) or tasks (coverage), [95 % paired bootstrap interval]; * holds after Holm's correction over the table (sign-flip permutation test, p_holm < 0.05).\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,7 +90,10 @@ func (c *Config) logf(format string, args ...any) {
 // Config.Models, and the per-row records when Config.Rows is set.
 type Result struct {
 	Models []*Report `json:"models"`
-	Rows   []any     `json:"-"`
+	// Comparisons are the paired differences of each model after the first
+	// from the first (CompareReports); absent for one model.
+	Comparisons []*PairedDiff `json:"comparisons,omitempty"`
+	Rows        []any         `json:"-"`
 }
 
 // Plan is a prepared run: its data are loaded and checked, no model is.
@@ -186,6 +190,7 @@ func (p *Plan) Run(ctx context.Context) (*Result, error) {
 		}
 		res.Models = append(res.Models, r)
 	}
+	res.Comparisons = CompareReports(res.Models)
 	res.Rows = p.rows
 	return res, nil
 }
@@ -395,6 +400,18 @@ func (p *Plan) evalModel(ctx context.Context, sp ModelSpec) (*Report, error) {
 				bar.Finish()
 				rep.Steer[task] = res
 				for i, sc := range scores {
+					var loss, acc float64
+					n := 0
+					for _, o := range sc.Outputs {
+						if o.ExampleIndex >= 1 {
+							loss, acc, n = loss+o.Loss, acc+o.AllAcc, n+1
+						}
+					}
+					if n > 0 {
+						key := strconv.Itoa(st.Rows[i].Index)
+						rep.addUnit("steer "+task+" loss_geq_1", "row", key, loss/float64(n))
+						rep.addUnit("steer "+task+" all_acc_geq_1", "row", key, acc/float64(n))
+					}
 					p.addRow(map[string]any{"eval": "steer", "model": label, "task": task, "row": st.Rows[i].Index,
 						"tokens": sc.Tokens, "outputs": sc.Outputs})
 				}
@@ -413,6 +430,7 @@ func (p *Plan) evalModel(ctx context.Context, sp ModelSpec) (*Report, error) {
 				bar.Finish()
 				rep.Dist[task] = res
 				for _, dr := range drows {
+					rep.addUnit("dist "+task+" js_divergence", "row", strconv.Itoa(dr.Index), dr.JS)
 					p.addRow(struct {
 						Eval  string `json:"eval"`
 						Model string `json:"model"`
@@ -454,6 +472,12 @@ func (p *Plan) evalModel(ctx context.Context, sp ModelSpec) (*Report, error) {
 				return nil, err
 			}
 			rep.Coverage[t.Name] = res
+			for v, m := range res {
+				for metric, x := range map[string]float64{"percent_valid": float64(m.PercentValid),
+					"unique_gens_pct": float64(m.UniqueGensPct), "unique_valid_count": float64(m.UniqueValidCount)} {
+					rep.addUnit("coverage "+v+" "+metric+" (mean over tasks)", "task", t.Name, x)
+				}
+			}
 			for _, gen := range gens {
 				p.addRow(struct {
 					Eval  string `json:"eval"`

@@ -87,6 +87,16 @@ fractions in [0, 1]; a value that cannot be computed is null. --rows-out
 writes the per-row (per-output, per-generation) values behind the aggregates
 as JSONL.
 
+With --compare, "comparisons" holds each later model's paired difference
+from the first, per headline metric, over the units both have (steer: rows,
+each the mean over its outputs with ≥ 1 earlier output; dist: rows;
+coverage: tasks): {"metric","unit","model","reference","n","delta","ci_lo",
+"ci_hi" (95 % paired bootstrap, 2000 resamples, seeded),"p_value" (paired
+sign-flip permutation test: exact up to 16 units, else 10000 seeded
+resamples),"p_holm" (Holm over the whole table),"holds" (p_holm < 0.05)}.
+The markdown table shows "Δ [lo, hi]" after each compared value and * where
+the difference holds.
+
 --server URL runs the model on an OpenAI-compatible server (vLLM, SGLang,
 llama.cpp's llama-server, llama-cpp-python) instead of loading it: MODEL.gguf
 then gives only the tokenizer and format. Prompts are rendered here; scoring
@@ -157,7 +167,7 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 	f.Uint64VarP(&o.seed, "seed", "s", 0, "seed of generated rows and of sampling")
 	f.IntVar(&o.nRows, "n-rows", 0, "rows generated per built-in task (0: the task's default)")
 	if mode == "steer" || mode == "all" {
-		f.StringVar(&o.plot, "plot", "", "draw loss/all_acc vs number of in-context examples (.png, .svg or .pdf, by extension)")
+		f.StringVar(&o.plot, "plot", "", "draw loss/all_acc vs number of in-context examples (.png, .svg or .pdf, by extension); with --compare also the paired differences' intervals (NAME-diffs.EXT)")
 		f.IntVar(&o.k, "k", 0, "in-context examples scored per row (0: automatic, as the reference)")
 		f.IntVar(&o.selectMaxLen, "select-max-len", 2048, "tokens rows are cut to when choosing k")
 		f.BoolVar(&o.kPerFormat, "k-per-format", false, "choose k and the rows in each model's evaluated format, not once in the first model's spectrum format")
@@ -263,7 +273,11 @@ func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPa
 	if o.plot == "-" {
 		return fmt.Errorf("--plot needs a file (its extension picks the image format)")
 	}
-	if err := outfile.CheckOutputs([]string{o.out, o.rowsOut, o.plot}, inputs); err != nil {
+	outs := []string{o.out, o.rowsOut, o.plot}
+	if o.plot != "" && len(o.compare) > 0 {
+		outs = append(outs, eval.DiffsPath(o.plot)) // the paired differences' plot
+	}
+	if err := outfile.CheckOutputs(outs, inputs); err != nil {
 		return err
 	}
 	res, err := plan.Run(cmd.Context())
@@ -295,6 +309,11 @@ func writeEvalResult(cmd *cobra.Command, o *evalOptions, res *eval.Result, input
 		if err := eval.PlotCurves(o.plot, res.Models); err != nil {
 			return err
 		}
+		if len(res.Comparisons) > 0 {
+			if err := eval.PlotDiffs(eval.DiffsPath(o.plot), res.Comparisons); err != nil {
+				return err
+			}
+		}
 	}
 	stdout := cmd.OutOrStdout()
 	table := stdout // the markdown table, where stdout is not the results
@@ -313,5 +332,5 @@ func writeEvalResult(cmd *cobra.Command, o *evalOptions, res *eval.Result, input
 			return err
 		}
 	}
-	return eval.WriteMarkdown(table, res.Models)
+	return eval.WriteMarkdownCompared(table, res.Models, res.Comparisons)
 }

@@ -124,6 +124,29 @@ func TestEvalDistCompareCLI(t *testing.T) {
 	if reps[0].Dist["urn"].JS.Mean != reps[1].Dist["urn"].JS.Mean || reps[0].Dist["urn"].NRows != 5 {
 		t.Errorf("same model, different JS: %+v", reps)
 	}
+	// The paired comparison of a model with itself: Δ 0, interval [0, 0],
+	// p = 1, nothing marked.
+	var cmp struct {
+		Comparisons []struct {
+			Metric, Unit string
+			N            int
+			D            float64 `json:"delta"`
+			Lo           float64 `json:"ci_lo"`
+			Hi           float64 `json:"ci_hi"`
+			P            float64 `json:"p_value"`
+			PHolm        float64 `json:"p_holm"`
+			Holds        bool
+		}
+	}
+	if err := json.Unmarshal(b, &cmp); err != nil || len(cmp.Comparisons) != 1 {
+		t.Fatalf("comparisons: %v %s", err, b)
+	}
+	if c := cmp.Comparisons[0]; c.Metric != "dist urn js_divergence" || c.Unit != "row" || c.N != 5 || c.D != 0 || c.Lo != 0 || c.Hi != 0 || c.P != 1 || c.PHolm != 1 || c.Holds {
+		t.Errorf("self comparison %+v", c)
+	}
+	if !strings.Contains(out, "(Δ +0.0000 [+0.0000, +0.0000])") || !strings.Contains(out, "Holm") {
+		t.Errorf("table without the paired difference:\n%s", out)
+	}
 	var sum float64
 	rows := readJSONL(t, rowsOut)
 	for _, r := range rows[:5] {
