@@ -42,6 +42,10 @@ type Report struct {
 	CoverageAggregate map[string]map[string]Stats           `json:"coverage_aggregate,omitempty"`
 	Dist              map[string]*DistResult                `json:"dist,omitempty"`
 
+	// labelFormat adds the format to Label (models of a comparison are
+	// evaluated in different formats).
+	labelFormat bool
+
 	// units holds, per metric of the markdown table, the values of the
 	// units a paired comparison pairs (steer and dist: rows; coverage:
 	// tasks).
@@ -98,7 +102,8 @@ type ServerInfo struct {
 }
 
 // Label is a short name of the report's model for tables and plots: the
-// model file's base name, with "+adapter" for each adapter.
+// model file's base name, with "+adapter" for each adapter, and " (format)"
+// when the models of a comparison run in different formats.
 func (r *Report) Label() string {
 	s := strings.TrimSuffix(filepath.Base(r.Model), ".gguf")
 	for _, a := range r.Adapters {
@@ -106,6 +111,9 @@ func (r *Report) Label() string {
 		if a.Scale != 1 {
 			s += fmt.Sprintf(":%g", a.Scale)
 		}
+	}
+	if r.labelFormat {
+		s += " (" + r.Format + ")"
 	}
 	if r.Server != nil {
 		s += "@" + r.Server.URL

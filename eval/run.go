@@ -25,6 +25,10 @@ import (
 type ModelSpec struct {
 	Path     string
 	Adapters []sample.AdapterSpec
+	// Format overrides Config.Format for this model ("": Config.Format), so
+	// that a comparison can pair, say, a base model in the colon format with
+	// a tuned one in the spectrum format on the same rows.
+	Format string
 }
 
 // RemoteBackend is a model served elsewhere (package remote provides it for
@@ -313,14 +317,20 @@ func (p *Plan) evalModel(ctx context.Context, sp ModelSpec) (*Report, error) {
 		return nil, err
 	}
 	defer m.Close()
-	f, err := format.ForModel(c.Format, info.Family, m)
+	fname := cmp.Or(sp.Format, c.Format)
+	f, err := format.ForModel(fname, info.Family, m)
 	if err != nil {
 		return nil, err
 	}
-	if c.Format == format.NameAuto {
+	if fname == format.NameAuto {
 		c.logf("format: %s", format.Describe(f))
 	}
 	rep := &Report{Model: sp.Path, Format: f.Name(), Adapters: []AdapterInfo{}}
+	for _, o := range c.Models {
+		if o.Format != "" && o.Format != c.Format {
+			rep.labelFormat = true // formats differ within the comparison
+		}
+	}
 	for _, a := range sp.Adapters {
 		rep.Adapters = append(rep.Adapters, AdapterInfo{Path: a.Path, Scale: a.Scale})
 	}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/spectrumkit/spectrum/eval"
+	"github.com/spectrumkit/spectrum/format"
 	"github.com/spectrumkit/spectrum/internal/outfile"
 	"github.com/spectrumkit/spectrum/remote"
 )
@@ -163,7 +165,7 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 	f.StringVarP(&o.out, "output", "o", "", "write the results JSON here (atomically; - for stdout) and print a markdown table")
 	f.StringVar(&o.rowsOut, "rows-out", "", "write per-row values as JSONL (- for stdout)")
 	f.StringArrayVar(&o.lora, "lora", nil, "LoRA adapter FILE[:SCALE] (repeatable)")
-	f.StringSliceVar(&o.compare, "compare", nil, "more MODEL[+LORA[:SCALE]]… to evaluate side by side")
+	f.StringSliceVar(&o.compare, "compare", nil, "more MODEL[+LORA[:SCALE]]…[@FORMAT] to evaluate side by side (@FORMAT: in that format instead of --format)")
 	f.Uint64VarP(&o.seed, "seed", "s", 0, "seed of generated rows and of sampling")
 	f.IntVar(&o.nRows, "n-rows", 0, "rows generated per built-in task (0: the task's default)")
 	if mode == "steer" || mode == "all" {
@@ -191,8 +193,12 @@ func addEvalFlags(cmd *cobra.Command, o *evalOptions, mode string) {
 	addRemoteFlags(f, &o.remote)
 }
 
-// parseModelSpec parses a --compare MODEL[+LORA[:SCALE]]… entry.
+// parseModelSpec parses a --compare MODEL[+LORA[:SCALE]]…[@FORMAT] entry.
 func parseModelSpec(s string) (eval.ModelSpec, error) {
+	var fmtName string
+	if i := strings.LastIndexByte(s, '@'); i >= 0 && slices.Contains(format.Names(), s[i+1:]) {
+		s, fmtName = s[:i], s[i+1:]
+	}
 	parts := strings.Split(s, "+")
 	if parts[0] == "" {
 		return eval.ModelSpec{}, fmt.Errorf("--compare %q: want MODEL[+LORA[:SCALE]]…", s)
@@ -201,7 +207,7 @@ func parseModelSpec(s string) (eval.ModelSpec, error) {
 	if err != nil {
 		return eval.ModelSpec{}, fmt.Errorf("--compare %q: %w", s, err)
 	}
-	return eval.ModelSpec{Path: parts[0], Adapters: ad}, nil
+	return eval.ModelSpec{Path: parts[0], Adapters: ad, Format: fmtName}, nil
 }
 
 func runEval(cmd *cobra.Command, g *globalOptions, o *evalOptions, mode, modelPath string) error {

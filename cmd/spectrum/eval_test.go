@@ -238,3 +238,23 @@ func oneReport(t *testing.T, b []byte) []byte {
 	}
 	return reps[0]
 }
+
+func TestParseModelSpec(t *testing.T) {
+	for _, c := range []struct {
+		in, path, format string
+		adapters         int
+	}{
+		{"base.gguf", "base.gguf", "", 0},
+		{"base.gguf+a.gguf:0.5@spectrum", "base.gguf", "spectrum", 1},
+		{"base.gguf@colon", "base.gguf", "colon", 0},
+		{"dir@home/base.gguf", "dir@home/base.gguf", "", 0}, // not a format: part of the path
+	} {
+		sp, err := parseModelSpec(c.in)
+		if err != nil || sp.Path != c.path || sp.Format != c.format || len(sp.Adapters) != c.adapters {
+			t.Errorf("%q: %+v %v", c.in, sp, err)
+		}
+	}
+	if _, err := parseModelSpec("@colon"); err == nil {
+		t.Error("no model: no error")
+	}
+}
