@@ -66,16 +66,25 @@ func PlotCurves(path string, reports []*Report) error {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	w, h := plotSize(legend)
-	var cw vg.CanvasWriterTo
+	cw := newCanvas(path, w, h)
+	drawCurvePlots(draw.New(cw), panels, legend)
+	return writeCanvas(path, cw)
+}
+
+// newCanvas is a w × h canvas of the image format path's extension names
+// (checked by CheckPlotPath).
+func newCanvas(path string, w, h vg.Length) vg.CanvasWriterTo {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".png":
-		cw = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))}
-	case ".svg":
-		cw = vgsvg.New(w, h)
+		return vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))}
 	case ".pdf":
-		cw = vgpdf.New(w, h)
+		return vgpdf.New(w, h)
 	}
-	drawCurvePlots(draw.New(cw), panels, legend)
+	return vgsvg.New(w, h)
+}
+
+// writeCanvas writes the drawn canvas to path atomically.
+func writeCanvas(path string, cw vg.CanvasWriterTo) error {
 	return suite.WriteFileAtomic(path, nil, func(out io.Writer) error {
 		_, err := cw.WriteTo(out)
 		return err
@@ -321,15 +330,7 @@ func PlotDiffs(path string, cs []*PairedDiff) error {
 	for _, x := range heights {
 		h += x
 	}
-	var cw vg.CanvasWriterTo
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".png":
-		cw = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))}
-	case ".svg":
-		cw = vgsvg.New(w, h)
-	case ".pdf":
-		cw = vgpdf.New(w, h)
-	}
+	cw := newCanvas(path, w, h)
 	dc := draw.New(cw)
 	top := dc.Max.Y
 	for i, p := range plots {
@@ -339,8 +340,5 @@ func PlotDiffs(path string, cs []*PairedDiff) error {
 		top = c.Min.Y
 		p.Draw(c)
 	}
-	return suite.WriteFileAtomic(path, nil, func(out io.Writer) error {
-		_, err := cw.WriteTo(out)
-		return err
-	})
+	return writeCanvas(path, cw)
 }

@@ -8,13 +8,13 @@
 # steerability on whole held-out task families (negative binomial,
 # beta-geometric, hypergeometric, multinomial), coverage on all 17 offline
 # coverage tasks, and distributional alignment (urn, states). The base model
-# is evaluated twice: in the spectrum format (same prompts as the tuned
-# model) and in the colon format (the reference's format for pretrained
-# models).
+# is evaluated twice: in the colon format (the reference's format for
+# pretrained models, the reference of every paired difference) and in the
+# spectrum format (the tuned model's prompts).
 #
 # Outputs go to $OUT (default demo-out/): the adapter, run/train-log.jsonl,
-# steer.json, coverage.json, dist.json (arrays: base, tuned; *-colon.json for
-# the base in colon), table.md, curves.svg.
+# steer.json, coverage.json, dist.json (models: base colon, base spectrum,
+# tuned spectrum; comparisons), table.md, curves.svg, curves-diffs.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${SPECTRUM:-bin/spectrum}
@@ -45,21 +45,23 @@ echo "== Spectrum-tuning $(basename "$BASE") on: $TRAIN" >&2
 lap
 
 TUNED="$BASE+$OUT/adapter.gguf"
-echo "== steerability on held-out families: base vs tuned (spectrum format), base (colon)" >&2
-"$S" eval steer "$BASE" --rows "$OUT/heldout.jsonl" --select-max-len 512 --compare "$TUNED" \
+# One comparison per evaluation: the base in the colon format (the
+# reference's format for pretrained models) first, then the base and the
+# tuned model in the spectrum format, on the same rows and k; each later
+# model gets its paired difference from the base in colon (Δ, 95 % interval,
+# * where it holds after Holm's correction).
+CMP=(--format colon --compare "$BASE@spectrum" --compare "$TUNED@spectrum")
+echo "== steerability on held-out families" >&2
+"$S" eval steer "$BASE" --rows "$OUT/heldout.jsonl" --select-max-len 512 "${CMP[@]}" \
 	-o "$OUT/steer.json" --plot "$OUT/curves.svg" > "$OUT/steer.md"
-"$S" eval steer "$BASE" --format colon --rows "$OUT/heldout.jsonl" --select-max-len 512 \
-	-o "$OUT/steer-colon.json" > "$OUT/steer-colon.md"
 lap
 echo "== coverage, 17 offline tasks" >&2
-"$S" eval coverage "$BASE" -n "$COV_N" --compare "$TUNED" -o "$OUT/coverage.json" > "$OUT/coverage.md"
-"$S" eval coverage "$BASE" --format colon -n "$COV_N" -o "$OUT/coverage-colon.json" > "$OUT/coverage-colon.md"
+"$S" eval coverage "$BASE" -n "$COV_N" "${CMP[@]}" -o "$OUT/coverage.json" > "$OUT/coverage.md"
 lap
 echo "== distributional alignment: urn, states" >&2
-"$S" eval dist "$BASE" --tasks urn,states --n-rows "$DIST_ROWS" --compare "$TUNED" -o "$OUT/dist.json" > "$OUT/dist.md"
-"$S" eval dist "$BASE" --format colon --tasks urn,states --n-rows "$DIST_ROWS" -o "$OUT/dist-colon.json" > "$OUT/dist-colon.md"
+"$S" eval dist "$BASE" --tasks urn,states --n-rows "$DIST_ROWS" "${CMP[@]}" -o "$OUT/dist.json" > "$OUT/dist.md"
 
-cat "$OUT/steer.md" "$OUT/steer-colon.md" "$OUT/coverage.md" "$OUT/coverage-colon.md" "$OUT/dist.md" "$OUT/dist-colon.md" > "$OUT/table.md"
+cat "$OUT/steer.md" "$OUT/coverage.md" "$OUT/dist.md" > "$OUT/table.md"
 cat "$OUT/table.md"
 echo "training: $(tr -d '\n ' < "$OUT/train-summary.json")"
 echo "demo took $(( $(date +%s) - t0 )) s" >&2

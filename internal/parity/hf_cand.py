@@ -11,12 +11,12 @@ candidates, both vectors smoothed with 1e-6 and renormalised, natural logs.
 """
 
 import json
-import os
 import sys
 
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM
+
+from hfcommon import load_model
 
 EPS = 1e-6
 
@@ -27,11 +27,8 @@ def smooth(v):
 
 
 def main():
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     path = sys.argv[1]
-    model = AutoModelForCausalLM.from_pretrained(
-        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
-    model.eval()
+    model = load_model(path)
     for line in sys.stdin:
         req = json.loads(line)
         n = req["from"]

@@ -14,21 +14,18 @@ one row per forward pass, logits in float32 as the reference keeps them.
 
 import json
 import math
-import os
 import sys
 
 import torch
-from transformers import AutoModelForCausalLM
+
+from hfcommon import load_model
 
 LOG_THRESH = math.log(0.01)
 
 
 def main():
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     path = sys.argv[1]
-    model = AutoModelForCausalLM.from_pretrained(
-        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
-    model.eval()
+    model = load_model(path)
     for line in sys.stdin:
         row = json.loads(line)
         ids = torch.tensor([row["ids"]])

@@ -13,7 +13,6 @@ BOS (SmolLM2's <|im_start|>) from the start of later segments.
 """
 
 import json
-import os
 import sys
 
 from hfcommon import load_tokenizer

@@ -17,3 +17,16 @@ def load_tokenizer(path):
     if where:
         tok.save_pretrained(where)
     return tok
+
+
+def load_model(path):
+    """The model of the GGUF at path as transformers loads it (dequantized
+    to float32), in eval mode, with torch using $OMP_NUM_THREADS threads."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    model = AutoModelForCausalLM.from_pretrained(
+        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
+    model.eval()
+    return model

@@ -31,6 +31,33 @@ import (
 	"github.com/spectrumkit/spectrum/suite"
 )
 
+// realModel is one of the real models of `make models` the parity tests
+// run on.
+type realModel struct {
+	name string
+	path func(testing.TB) string
+	// loraStd is the standard deviation of random LoRA factors that move the
+	// logits by ~10–30 % of the largest: Gemma's activations are larger
+	// (its embeddings are scaled by √640), so its factors are smaller.
+	loraStd float64
+	// end is the spectrum format's end token (TRL's eos_token).
+	end string
+}
+
+var realModels = []realModel{
+	{"gemma", testmodels.Gemma, 0.015, "<end_of_turn>"},
+	{"smollm2", testmodels.SmolLM2, 0.05, "<|im_end|>"},
+}
+
+// decodeF32 reads little-endian float32 values.
+func decodeF32(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
+}
+
 // runPy runs one of this folder's scripts in the pypeer venv with args,
 // feeding it the JSON lines of in, and decodes one JSON value per output
 // line into out (a pointer to a slice).
@@ -119,10 +146,7 @@ func offlineRows(t *testing.T, n int) (names []string, rows [][]format.Message) 
 // We drop BOS only where the tokenizer adds it (format.Tokenize).
 func TestTokenizationParity(t *testing.T) {
 	names, rows := offlineRows(t, 1)
-	for _, mod := range []struct {
-		name string
-		path func(testing.TB) string
-	}{{"gemma", testmodels.Gemma}, {"smollm2", testmodels.SmolLM2}} {
+	for _, mod := range realModels {
 		t.Run(mod.name, func(t *testing.T) {
 			path := mod.path(t)
 			info, err := models.ReadInfo(path)
@@ -330,10 +354,7 @@ func score(t *testing.T, path string, rows []format.Tokens) []eval.RowScore {
 // quantized file itself the NLL gap is reported, not bounded: ggml
 // quantizes activations to 8 bits for the quantized products.
 func TestScoreParity(t *testing.T) {
-	for _, mod := range []struct {
-		name string
-		path func(testing.TB) string
-	}{{"gemma", testmodels.Gemma}, {"smollm2", testmodels.SmolLM2}} {
+	for _, mod := range realModels {
 		t.Run(mod.name, func(t *testing.T) {
 			path := mod.path(t)
 			info, err := models.ReadInfo(path)
@@ -429,11 +450,7 @@ func readF32File(t *testing.T, path string) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]float32, len(b)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out
+	return decodeF32(b)
 }
 
 // TestAdapterParity: an adapter moves between llama.cpp and PEFT with the
@@ -448,14 +465,7 @@ func readF32File(t *testing.T, path string) []float32 {
 // size of the base models' own F32 disagreement (TestScoreParity), and the
 // adapters must move the logits at least 20 times more than that.
 func TestAdapterParity(t *testing.T) {
-	// std sizes the random factors so that the adapters change the logits
-	// by ~10–30 % of the largest: Gemma's activations are larger (its
-	// embeddings are scaled by √640), so its factors are smaller.
-	for _, mod := range []struct {
-		name string
-		path func(testing.TB) string
-		std  float64
-	}{{"gemma", testmodels.Gemma, 0.015}, {"smollm2", testmodels.SmolLM2, 0.05}} {
+	for _, mod := range realModels {
 		t.Run(mod.name, func(t *testing.T) {
 			f32 := f32Copy(t, mod.path(t))
 			dir := t.TempDir()
@@ -469,7 +479,7 @@ func TestAdapterParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			ad := filepath.Join(dir, "spectrum.gguf")
-			llamatest.WriteAdapter(t, f32, ad, llamatest.AdapterSpec{Alpha: 8, Rank: 4, Targets: projections(t, f32), Std: mod.std, Seed: [2]uint64{3, 4}})
+			llamatest.WriteAdapter(t, f32, ad, llamatest.AdapterSpec{Alpha: 8, Rank: 4, Targets: projections(t, f32), Std: mod.loraStd, Seed: [2]uint64{3, 4}})
 			exported := filepath.Join(dir, "exported-peft")
 			if err := models.ExportPEFT(ad, f32, exported); err != nil {
 				t.Fatal(err)
@@ -483,7 +493,7 @@ func TestAdapterParity(t *testing.T) {
 			runPy[result](t, "peft_logits.py", []any{
 				map[string]any{"op": "base", "ids": ids, "out": outs[0]},
 				map[string]any{"op": "load", "dir": exported, "ids": ids, "out": outs[1]},
-				map[string]any{"op": "make", "dir": made, "r": 4, "alpha": 8, "seed": 5, "std": mod.std, "ids": ids, "out": outs[2]},
+				map[string]any{"op": "make", "dir": made, "r": 4, "alpha": 8, "seed": 5, "std": mod.loraStd, "ids": ids, "out": outs[2]},
 			}, f32)
 			imported := filepath.Join(dir, "imported.gguf")
 			if err := models.ImportPEFT(made, f32, imported); err != nil {
@@ -576,12 +586,7 @@ func safetensorsFloats(t *testing.T, path string) map[string][]float32 {
 		if nt.TensorView.DType() != safetensors.F32 {
 			t.Fatalf("%s: %v, want F32", nt.Name, nt.TensorView.DType())
 		}
-		b := nt.TensorView.Data()
-		v := make([]float32, len(b)/4)
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-		out[nt.Name] = v
+		out[nt.Name] = decodeF32(nt.TensorView.Data())
 	}
 	return out
 }
@@ -598,16 +603,12 @@ func safetensorsFloats(t *testing.T, path string) map[string][]float32 {
 // on Gemma, 8.2e-5 on SmolLM2, float32 sums in different orders on both
 // sides); measured values are logged.
 func TestGradientParity(t *testing.T) {
-	for _, mod := range []struct {
-		name string
-		path func(testing.TB) string
-		std  float64
-	}{{"gemma", testmodels.Gemma, 0.015}, {"smollm2", testmodels.SmolLM2, 0.05}} {
+	for _, mod := range realModels {
 		t.Run(mod.name, func(t *testing.T) {
 			f32 := f32Copy(t, mod.path(t))
 			dir := t.TempDir()
 			ad := filepath.Join(dir, "init.gguf")
-			llamatest.WriteAdapter(t, f32, ad, llamatest.AdapterSpec{Alpha: 8, Rank: 4, Targets: projections(t, f32), Std: mod.std, Seed: [2]uint64{5, 6}})
+			llamatest.WriteAdapter(t, f32, ad, llamatest.AdapterSpec{Alpha: 8, Rank: 4, Targets: projections(t, f32), Std: mod.loraStd, Seed: [2]uint64{5, 6}})
 			peftDir := filepath.Join(dir, "init-peft")
 			if err := models.ExportPEFT(ad, f32, peftDir); err != nil {
 				t.Fatal(err)
@@ -728,10 +729,7 @@ func writeJSONL[T any](t *testing.T, path string, vs []T) {
 // Together these show that the exported masks are what those trainers
 // train on.
 func TestTRLParity(t *testing.T) {
-	for _, mod := range []struct {
-		name, end string
-		path      func(testing.TB) string
-	}{{"gemma", "<end_of_turn>", testmodels.Gemma}, {"smollm2", "<|im_end|>", testmodels.SmolLM2}} {
+	for _, mod := range realModels {
 		t.Run(mod.name, func(t *testing.T) {
 			f32 := f32Copy(t, mod.path(t))
 			info, err := models.ReadInfo(f32)
@@ -977,10 +975,7 @@ func (r *recorder) CandidateLogProbs(ctx context.Context, prompt, prefix string,
 // format). Bounds: 1e-3 relative on each candidate's log q~ (as the NLL of
 // TestScoreParity), 1e-3 on each divergence (measured values are logged).
 func TestDistParity(t *testing.T) {
-	for _, mod := range []struct {
-		name string
-		path func(testing.TB) string
-	}{{"gemma", testmodels.Gemma}, {"smollm2", testmodels.SmolLM2}} {
+	for _, mod := range realModels {
 		t.Run(mod.name, func(t *testing.T) {
 			f32 := f32Copy(t, mod.path(t))
 			info, err := models.ReadInfo(f32)

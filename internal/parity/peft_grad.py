@@ -10,20 +10,18 @@ LoRA factors are saved to out under PEFT's state-dict names
 """
 
 import json
-import os
 import sys
 
 import torch
 from peft import PeftModel
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
+
+from hfcommon import load_model
 
 
 def main():
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     path = sys.argv[1]
-    base = AutoModelForCausalLM.from_pretrained(
-        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
+    base = load_model(path)
     for line in sys.stdin:
         req = json.loads(line)
         model = PeftModel.from_pretrained(base, req["dir"], is_trainable=True)

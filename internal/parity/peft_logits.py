@@ -13,12 +13,12 @@ Results: {"ok": true, "vocab"}.
 """
 
 import json
-import os
 import sys
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoModelForCausalLM
+
+from hfcommon import load_model
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -32,11 +32,8 @@ def logits(model, ids, out):
 
 
 def main():
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     path = sys.argv[1]
-    base = AutoModelForCausalLM.from_pretrained(
-        os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
-    base.eval()
+    base = load_model(path)
     for line in sys.stdin:
         req = json.loads(line)
         if req["op"] == "base":

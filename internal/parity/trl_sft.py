@@ -19,17 +19,14 @@ Two steps run (lr 1e-4, one batch holding every record).
 
 import contextlib
 import json
-import os
 import sys
 import tempfile
 
-import torch
 from datasets import Dataset
 from peft import LoraConfig
-from transformers import AutoModelForCausalLM
 from trl import SFTConfig, SFTTrainer
 
-from hfcommon import load_tokenizer
+from hfcommon import load_model, load_tokenizer
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -44,11 +41,9 @@ def axolotl_tokens(tok, rec):
 
 
 def main():
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     path = sys.argv[1]
-    d, name = os.path.dirname(path), os.path.basename(path)
     tok = load_tokenizer(path)
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32)
+    model = load_model(path)
     # transformers marks a model loaded from a GGUF as quantized and its
     # Trainer then refuses it, but the weights are plain float32 tensors
     # once loaded: drop the marker.

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The Spectrum Tuning recipe study on Gemma 3 270M (issue 19): trains every
+# configuration of study/configs.tsv that has no adapter yet, then evaluates
+# all of them on held-out data in one comparison per evaluation, the base
+# model in the colon format first (the reference of every paired
+# difference), then the base and each tuned adapter in the spectrum format,
+# on the same rows and k:
+#   steer: STEER_ROWS rows of every offline test-split ICL task (whole task
+#          families training never sees), k chosen on rows cut at 512 tokens;
+#   coverage: all 17 offline coverage tasks, COV_N samples per variant;
+#   dist: urn and states, DIST_ROWS rows each.
+# Every configuration, its training summary and the held-out results with
+# their paired differences are appended to study/log.jsonl (one line per
+# configuration and evaluation); study/table.md holds the last tables.
+# Resumable: a configuration with an adapter is not trained again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+S=${SPECTRUM:-bin/spectrum}
+BASE=${BASE:-${SPECTRUM_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/spectrum/models}/gemma-3-270m-q4_k_m.gguf}
+CONFIGS=${1:-study/configs.tsv}
+OUT=${OUT:-study/out}
+STEER_ROWS=${STEER_ROWS:-16}
+COV_N=${COV_N:-20}
+DIST_ROWS=${DIST_ROWS:-40}
+ONLY=${ONLY:-} # comma-separated configuration names to train and evaluate (default: all)
+mkdir -p "$OUT"
+[ -f "$BASE" ] || { echo "study: $BASE is missing: run \`make models\`" >&2; exit 1; }
+
+names=()
+while IFS=$'\t' read -r name steps lr rank desc tasks rows maxlen batch; do
+	[[ -z "$name" || "$name" == \#* ]] && continue
+	if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then continue; fi
+	names+=("$name")
+	run="$OUT/runs/$name"
+	if [ -f "$run/adapter.gguf" ]; then
+		echo "== $name: trained" >&2
+		continue
+	fi
+	mkdir -p "$run"
+	echo "== training $name: $steps steps, lr $lr, rank $rank, description p $desc, $tasks × $rows rows" >&2
+	t0=$(date +%s)
+	"$S" tune "$BASE" --tasks "$tasks" --rows-per-task "$rows" --max-length "$maxlen" --rank "$rank" \
+		--alpha $((2 * rank)) --lr "$lr" --schedule cosine --warmup 0.1 --batch-tokens "$batch" --max-steps "$steps" \
+		--description-prob "$desc" --eval-tasks none --checkpoint-dir "$run" --seed 42 -o "$run/adapter.gguf" \
+		> "$run/train-summary.json"
+	python3 - "$run" "$name" "$steps" "$lr" "$rank" "$desc" "$tasks" "$rows" "$maxlen" "$batch" "$(( $(date +%s) - t0 ))" <<'PY'
+import json, sys, datetime
+run, name, steps, lr, rank, desc, tasks, rows, maxlen, batch, secs = sys.argv[1:]
+summary = json.load(open(run + "/train-summary.json"))
+rec = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "kind": "train",
+       "config": {"name": name, "steps": int(steps), "lr": float(lr), "rank": int(rank), "description_prob": float(desc),
+                  "tasks": tasks.split(","), "rows_per_task": int(rows), "max_length": int(maxlen),
+                  "batch_tokens": int(batch)},
+       "train_seconds": int(secs), "summary": summary}
+open("study/log.jsonl", "a").write(json.dumps(rec) + "\n")
+PY
+done
+[ ${#names[@]} -gt 0 ] || { echo "study: no configuration to evaluate" >&2; exit 1; }
+
+CMP=(--format colon --compare "$BASE@spectrum")
+for n in "${names[@]}"; do CMP+=(--compare "$BASE+$OUT/runs/$n/adapter.gguf@spectrum"); done
+"$S" suite generate $("$S" suite list --offline | awk '$2=="icl" && $3=="test"{print $1}') --rows "$STEER_ROWS" --seed 7 -o "$OUT/heldout.jsonl"
+echo "== held-out steerability" >&2
+"$S" eval steer "$BASE" --rows "$OUT/heldout.jsonl" --select-max-len 512 "${CMP[@]}" -o "$OUT/steer.json" --plot "$OUT/curves.svg" > "$OUT/steer.md"
+echo "== coverage" >&2
+"$S" eval coverage "$BASE" -n "$COV_N" "${CMP[@]}" -o "$OUT/coverage.json" > "$OUT/coverage.md"
+echo "== distributional alignment" >&2
+"$S" eval dist "$BASE" --tasks urn,states --n-rows "$DIST_ROWS" "${CMP[@]}" -o "$OUT/dist.json" > "$OUT/dist.md"
+cat "$OUT/steer.md" "$OUT/coverage.md" "$OUT/dist.md" > study/table.md
+python3 - "$OUT" "$STEER_ROWS" "$COV_N" "$DIST_ROWS" <<'PY'
+import json, sys, datetime
+out, steer_rows, cov_n, dist_rows = sys.argv[1:]
+rec = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "kind": "eval",
+       "settings": {"steer_rows": int(steer_rows), "coverage_n": int(cov_n), "dist_rows": int(dist_rows)}}
+for kind in ("steer", "coverage", "dist"):
+    res = json.load(open(f"{out}/{kind}.json"))
+    rec[kind] = {"models": [m["model"] + "".join("+" + a["path"] for a in m["adapters"]) + " (" + m["format"] + ")"
+                            for m in res["models"]],
+                 "comparisons": res.get("comparisons", [])}
+open("study/log.jsonl", "a").write(json.dumps(rec) + "\n")
+PY
+cat study/table.md
