@@ -5,8 +5,9 @@
 # model in the colon format first (the reference of every paired
 # difference), then the base and each tuned adapter in the spectrum format,
 # on the same rows and k:
-#   steer: STEER_ROWS rows of every offline test-split ICL task (whole task
-#          families training never sees), k chosen on rows cut at 512 tokens;
+#   steer: STEER_ROWS rows of each HELDOUT task: the offline test-split ICL
+#          task (flight) and the demo's held-out train-split families, which
+#          no configuration trains on; k chosen on rows cut at 512 tokens;
 #   coverage: all 17 offline coverage tasks, COV_N samples per variant;
 #   dist: urn and states, DIST_ROWS rows each.
 # Every configuration, its training summary and the held-out results with
@@ -22,6 +23,7 @@ OUT=${OUT:-study/out}
 STEER_ROWS=${STEER_ROWS:-16}
 COV_N=${COV_N:-20}
 DIST_ROWS=${DIST_ROWS:-40}
+HELDOUT=${HELDOUT:-flight,negative_binomial,geometric_beta,hypergeometric,multinomial}
 ONLY=${ONLY:-} # comma-separated configuration names to train and evaluate (default: all)
 mkdir -p "$OUT"
 [ -f "$BASE" ] || { echo "study: $BASE is missing: run \`make models\`" >&2; exit 1; }
@@ -42,7 +44,7 @@ while IFS=$'\t' read -r name steps lr rank desc tasks rows maxlen batch; do
 	"$S" tune "$BASE" --tasks "$tasks" --rows-per-task "$rows" --max-length "$maxlen" --rank "$rank" \
 		--alpha $((2 * rank)) --lr "$lr" --schedule cosine --warmup 0.1 --batch-tokens "$batch" --max-steps "$steps" \
 		--description-prob "$desc" --eval-tasks none --checkpoint-dir "$run" --seed 42 -o "$run/adapter.gguf" \
-		> "$run/train-summary.json"
+		> "$run/train-summary.json" < /dev/null
 	python3 - "$run" "$name" "$steps" "$lr" "$rank" "$desc" "$tasks" "$rows" "$maxlen" "$batch" "$(( $(date +%s) - t0 ))" <<'PY'
 import json, sys, datetime
 run, name, steps, lr, rank, desc, tasks, rows, maxlen, batch, secs = sys.argv[1:]
@@ -54,12 +56,18 @@ rec = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="
        "train_seconds": int(secs), "summary": summary}
 open("study/log.jsonl", "a").write(json.dumps(rec) + "\n")
 PY
-done
+done < "$CONFIGS"
 [ ${#names[@]} -gt 0 ] || { echo "study: no configuration to evaluate" >&2; exit 1; }
 
 CMP=(--format colon --compare "$BASE@spectrum")
 for n in "${names[@]}"; do CMP+=(--compare "$BASE+$OUT/runs/$n/adapter.gguf@spectrum"); done
-"$S" suite generate $("$S" suite list --offline | awk '$2=="icl" && $3=="test"{print $1}') --rows "$STEER_ROWS" --seed 7 -o "$OUT/heldout.jsonl"
+for n in "${names[@]}"; do
+	tasks=$(awk -F'\t' -v n="$n" '$1==n{print $6}' "$CONFIGS")
+	for h in ${HELDOUT//,/ }; do
+		[[ ",$tasks," == *",$h,"* ]] && { echo "study: $n trains on held-out task $h" >&2; exit 1; }
+	done
+done
+"$S" suite generate ${HELDOUT//,/ } --rows "$STEER_ROWS" --seed 7 -o "$OUT/heldout.jsonl"
 echo "== held-out steerability" >&2
 "$S" eval steer "$BASE" --rows "$OUT/heldout.jsonl" --select-max-len 512 "${CMP[@]}" -o "$OUT/steer.json" --plot "$OUT/curves.svg" > "$OUT/steer.md"
 echo "== coverage" >&2
