@@ -25,9 +25,10 @@ const (
 // PairedDiff is the paired comparison of one metric between a model and
 // the first model of a comparison over the units both have.
 type PairedDiff struct {
-	Metric string `json:"metric"` // as the markdown table names it, e.g. "steer urn loss_geq_1"
-	Unit   string `json:"unit"`   // what is paired: "row", "task"
-	Model  string `json:"model"`  // the compared model's label
+	Metric string `json:"metric"`      // as the markdown table names it, e.g. "steer urn loss_geq_1"
+	Unit   string `json:"unit"`        // what is paired: "row", "task"
+	Model  string `json:"model"`       // the compared model's label
+	Index  int    `json:"model_index"` // its position in the result's models
 	Ref    string `json:"reference"`
 	N      int    `json:"n"` // units in both
 	// Delta is mean(model − reference) over the units; Lo and Hi bound its

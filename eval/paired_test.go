@@ -2,6 +2,7 @@ package eval
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -76,7 +77,20 @@ func TestCompareReports(t *testing.T) {
 	if s := cs[0]; s.Model != "b" || s.Delta != 0 || s.Lo != 0 || s.Hi != 0 || s.P != 1 || s.PHolm != 1 || s.Holds || s.N != 30 {
 		t.Errorf("self comparison %+v", *s)
 	}
-	if s := cs[1]; s.Model != "c" || math.Abs(float64(s.Delta)-0.26) > 1e-12 || !(s.Lo > 0.25 && s.Hi < 0.27) || !s.Holds {
+	if s := cs[1]; s.Model != "c" || s.Index != 2 || math.Abs(float64(s.Delta)-0.26) > 1e-12 || !(s.Lo > 0.25 && s.Hi < 0.27) || !s.Holds {
 		t.Errorf("shifted comparison %+v", *s)
+	}
+	// Two compared models with the same label keep their own differences
+	// in the table.
+	c.Model = "b.gguf"
+	for _, r := range []*Report{a, b, c} {
+		r.Steer = map[string]*SteerResult{"t": {LossGeq1: 1}}
+	}
+	var md strings.Builder
+	if err := WriteMarkdownCompared(&md, []*Report{a, b, c}, CompareReports([]*Report{a, b, c})); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "(Δ +0.0000 [+0.0000, +0.0000]) | 1.0000 (Δ +0.2600") {
+		t.Errorf("table:\n%s", md.String())
 	}
 }

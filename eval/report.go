@@ -80,13 +80,14 @@ func CompareReports(reports []*Report) []*PairedDiff {
 	}
 	ref := reports[0]
 	var out []*PairedDiff
-	for _, r := range reports[1:] {
+	for i, r := range reports[1:] {
 		for _, metric := range sortedKeys(ref.units) {
 			u, ru := r.units[metric], ref.units[metric]
 			if u == nil {
 				continue
 			}
 			if c := Compare(metric, ru.unit, r.Label(), ref.Label(), u.values, ru.values); c != nil {
+				c.Index = i + 1
 				out = append(out, c)
 			}
 		}
@@ -164,9 +165,13 @@ func fmtDiff(c *PairedDiff) string {
 // * where it holds after Holm's correction over the table), where cs has
 // one.
 func WriteMarkdownCompared(w io.Writer, reports []*Report, cs []*PairedDiff) error {
-	diffs := map[[2]string]*PairedDiff{}
+	type key struct {
+		metric string
+		model  int
+	}
+	diffs := map[key]*PairedDiff{}
 	for _, c := range cs {
-		diffs[[2]string{c.Metric, c.Model}] = c
+		diffs[key{c.Metric, c.Index}] = c
 	}
 	type line struct {
 		name string
@@ -263,7 +268,7 @@ func WriteMarkdownCompared(w io.Writer, reports []*Report, cs []*PairedDiff) err
 			cells[i] = l.cell(r)
 			if cells[i] != "" {
 				empty = false
-				if c := diffs[[2]string{l.name, r.Label()}]; c != nil && i > 0 {
+				if c := diffs[key{l.name, i}]; c != nil && i > 0 {
 					cells[i] += " (" + fmtDiff(c) + ")"
 				}
 			}

@@ -34,7 +34,7 @@ while IFS=$'\t' read -r name steps lr rank desc tasks rows maxlen batch; do
 	if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then continue; fi
 	names+=("$name")
 	run="$OUT/runs/$name"
-	if [ -f "$run/adapter.gguf" ]; then
+	if [ -f "$run/$name.gguf" ]; then
 		echo "== $name: trained" >&2
 		continue
 	fi
@@ -43,7 +43,7 @@ while IFS=$'\t' read -r name steps lr rank desc tasks rows maxlen batch; do
 	t0=$(date +%s)
 	"$S" tune "$BASE" --tasks "$tasks" --rows-per-task "$rows" --max-length "$maxlen" --rank "$rank" \
 		--alpha $((2 * rank)) --lr "$lr" --schedule cosine --warmup 0.1 --batch-tokens "$batch" --max-steps "$steps" \
-		--description-prob "$desc" --eval-tasks none --checkpoint-dir "$run" --seed 42 -o "$run/adapter.gguf" \
+		--description-prob "$desc" --eval-tasks none --checkpoint-dir "$run" --seed 42 -o "$run/$name.gguf" \
 		> "$run/train-summary.json" < /dev/null
 	python3 - "$run" "$name" "$steps" "$lr" "$rank" "$desc" "$tasks" "$rows" "$maxlen" "$batch" "$(( $(date +%s) - t0 ))" <<'PY'
 import json, sys, datetime
@@ -60,7 +60,7 @@ done < "$CONFIGS"
 [ ${#names[@]} -gt 0 ] || { echo "study: no configuration to evaluate" >&2; exit 1; }
 
 CMP=(--format colon --compare "$BASE@spectrum")
-for n in "${names[@]}"; do CMP+=(--compare "$BASE+$OUT/runs/$n/adapter.gguf@spectrum"); done
+for n in "${names[@]}"; do CMP+=(--compare "$BASE+$OUT/runs/$n/$n.gguf@spectrum"); done
 for n in "${names[@]}"; do
 	tasks=$(awk -F'\t' -v n="$n" '$1==n{print $6}' "$CONFIGS")
 	for h in ${HELDOUT//,/ }; do
@@ -75,6 +75,7 @@ echo "== coverage" >&2
 echo "== distributional alignment" >&2
 "$S" eval dist "$BASE" --tasks urn,states --n-rows "$DIST_ROWS" "${CMP[@]}" -o "$OUT/dist.json" > "$OUT/dist.md"
 cat "$OUT/steer.md" "$OUT/coverage.md" "$OUT/dist.md" > study/table.md
+python3 scripts/study_summary.py "$OUT" > study/summary.md
 python3 - "$OUT" "$STEER_ROWS" "$COV_N" "$DIST_ROWS" <<'PY'
 import json, sys, datetime
 out, steer_rows, cov_n, dist_rows = sys.argv[1:]
