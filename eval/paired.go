@@ -32,7 +32,8 @@ type PairedDiff struct {
 	Ref    string `json:"reference"`
 	N      int    `json:"n"` // units in both
 	// Delta is mean(model − reference) over the units; Lo and Hi bound its
-	// 95 % paired bootstrap percentile interval.
+	// 95 % paired bootstrap percentile interval (NaN, null in JSON, for a
+	// single unit).
 	Delta Num `json:"delta"`
 	Lo    Num `json:"ci_lo"`
 	Hi    Num `json:"ci_hi"`
@@ -164,7 +165,10 @@ func Compare(metric, unit, model, ref string, values, refValues map[string]float
 		d[i] = values[k] - refValues[k]
 		sum += d[i]
 	}
-	lo, hi := PairedBootstrap(d, BootstrapResamples, pairedSeed)
+	lo, hi := math.NaN(), math.NaN() // no interval from one unit
+	if len(d) > 1 {
+		lo, hi = PairedBootstrap(d, BootstrapResamples, pairedSeed)
+	}
 	return &PairedDiff{Metric: metric, Unit: unit, Model: model, Ref: ref, N: len(d),
 		Delta: Num(sum / float64(len(d))), Lo: Num(lo), Hi: Num(hi),
 		P: Num(SignFlipP(d, PermutationResamples, pairedSeed))}

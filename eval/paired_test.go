@@ -6,6 +6,18 @@ import (
 	"testing"
 )
 
+// TestCompareOneUnit: one shared unit gives a difference but no interval,
+// and p = 1 (both sign patterns reach it): nothing can hold.
+func TestCompareOneUnit(t *testing.T) {
+	c := Compare("dist states js_divergence", "distinct row", "b", "a", map[string]float64{"x": 0.3}, map[string]float64{"x": 0.1})
+	if math.Abs(float64(c.Delta)-0.2) > 1e-15 || !math.IsNaN(float64(c.Lo)) || !math.IsNaN(float64(c.Hi)) || c.P != 1 || c.N != 1 {
+		t.Errorf("%+v", *c)
+	}
+	if got := fmtDiff(c); got != "Δ +0.2000 [one unit]" {
+		t.Errorf("cell %q", got)
+	}
+}
+
 func TestSignFlipP(t *testing.T) {
 	// d = 1, 2, 3: of the 8 sign patterns only +++ and −−− reach |sum| 6.
 	near(t, "exact p of 1,2,3", SignFlipP([]float64{1, 2, 3}, 0, 0), 2.0/8, 0)

@@ -154,6 +154,9 @@ func WriteMarkdown(w io.Writer, reports []*Report) error {
 // with " *" when it holds after Holm's correction.
 func fmtDiff(c *PairedDiff) string {
 	s := fmt.Sprintf("Δ %+.4f [%+.4f, %+.4f]", float64(c.Delta), float64(c.Lo), float64(c.Hi))
+	if math.IsNaN(float64(c.Lo)) {
+		s = fmt.Sprintf("Δ %+.4f [one unit]", float64(c.Delta))
+	}
 	if c.Holds {
 		s += " *"
 	}
@@ -279,7 +282,7 @@ func WriteMarkdownCompared(w io.Writer, reports []*Report, cs []*PairedDiff) err
 		fmt.Fprintf(&b, "| %s | %s |\n", l.name, strings.Join(cells, " | "))
 	}
 	if len(cs) > 0 {
-		b.WriteString("\nΔ: mean paired difference from the first model over the same rows (steer: mean over each row's outputs with ≥ 1 earlier output; dist: rows) or tasks (coverage), [95 % paired bootstrap interval]; * holds after Holm's correction over the table (sign-flip permutation test, p_holm < 0.05).\n")
+		b.WriteString("\nΔ: mean paired difference from the first model over the same rows (steer: mean over each row's outputs with ≥ 1 earlier output; dist: distinct rows) or tasks (coverage), [95 % paired bootstrap interval]; * holds after Holm's correction over the table (sign-flip permutation test, p_holm < 0.05).\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

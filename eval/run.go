@@ -440,7 +440,9 @@ func (p *Plan) evalModel(ctx context.Context, sp ModelSpec) (*Report, error) {
 				bar.Finish()
 				rep.Dist[task] = res
 				for _, dr := range drows {
-					rep.addUnit("dist "+task+" js_divergence", "row", strconv.Itoa(dr.Index), dr.JS)
+					// Identical rows (states repeats one prompt) are one unit:
+					// pairing their copies would count one observation many times.
+					rep.addUnit("dist "+task+" js_divergence", "distinct row", rowKey(&rows[dr.Index]), dr.JS)
 					p.addRow(struct {
 						Eval  string `json:"eval"`
 						Model string `json:"model"`
@@ -520,6 +522,18 @@ func (p *Plan) selectK(m *llama.Model, fam format.Family, f format.Format) (map[
 		sel[task] = s
 	}
 	return sel, nil
+}
+
+// rowKey identifies a row by its content (messages and targets).
+func rowKey(r *suite.Row) string {
+	var b strings.Builder
+	for _, m := range r.Messages {
+		fmt.Fprintf(&b, "%q:%q;", m.Role, m.Content)
+	}
+	for i, t := range r.Targets {
+		fmt.Fprintf(&b, "%q=%v;", t, r.TargetProbs[i])
+	}
+	return b.String()
 }
 
 func boolInt(b bool) int {

@@ -45,4 +45,5 @@ for kind in ("steer", "coverage", "dist"):
         m, ref = models[c["model_index"]], models[0]
         v, rv = value(m, c["metric"]), value(ref, c["metric"])
         mark = " **holds**" if c["holds"] else ""
-        print(f"| {c['metric']} | {rv:.4f} | {label(m)} | {v:.4f} | {c['delta']:+.4f} [{c['ci_lo']:+.4f}, {c['ci_hi']:+.4f}]{mark} | {c['p_holm']:.3g} |")
+        ci = "one unit" if c["ci_lo"] is None else f"{c['ci_lo']:+.4f}, {c['ci_hi']:+.4f}"
+        print(f"| {c['metric']} | {rv:.4f} | {label(m)} | {v:.4f} | {c['delta']:+.4f} [{ci}]{mark} | {c['p_holm']:.3g} |")

@@ -91,7 +91,7 @@ as JSONL.
 
 With --compare, "comparisons" holds each later model's paired difference
 from the first, per headline metric, over the units both have (steer: rows,
-each the mean over its outputs with ≥ 1 earlier output; dist: rows;
+each the mean over its outputs with ≥ 1 earlier output; dist: distinct rows;
 coverage: tasks): {"metric","unit","model","reference","n","delta","ci_lo",
 "ci_hi" (95 % paired bootstrap, 2000 resamples, seeded),"p_value" (paired
 sign-flip permutation test: exact up to 16 units, else 10000 seeded

@@ -141,7 +141,7 @@ func TestEvalDistCompareCLI(t *testing.T) {
 	if err := json.Unmarshal(b, &cmp); err != nil || len(cmp.Comparisons) != 1 {
 		t.Fatalf("comparisons: %v %s", err, b)
 	}
-	if c := cmp.Comparisons[0]; c.Metric != "dist urn js_divergence" || c.Unit != "row" || c.N != 5 || c.D != 0 || c.Lo != 0 || c.Hi != 0 || c.P != 1 || c.PHolm != 1 || c.Holds {
+	if c := cmp.Comparisons[0]; c.Metric != "dist urn js_divergence" || c.Unit != "distinct row" || c.N != 5 || c.D != 0 || c.Lo != 0 || c.Hi != 0 || c.P != 1 || c.PHolm != 1 || c.Holds {
 		t.Errorf("self comparison %+v", c)
 	}
 	if !strings.Contains(out, "(Δ +0.0000 [+0.0000, +0.0000])") || !strings.Contains(out, "Holm") {
