@@ -532,9 +532,9 @@ func TestAdapterParity(t *testing.T) {
 	}
 }
 
-// trainRows renders a few real training rows (coinflip, poisson) in the
-// model's automatic format, cut to 96 tokens.
-func trainRows(t *testing.T, path string) []lora.Row {
+// vocabFormat loads the vocabulary of the model at path and its automatic
+// format; the model is closed when the test ends.
+func vocabFormat(t *testing.T, path string) (*llama.Model, format.Format) {
 	t.Helper()
 	info, err := models.ReadInfo(path)
 	if err != nil {
@@ -544,11 +544,19 @@ func trainRows(t *testing.T, path string) []lora.Row {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
 	f, err := format.ForModel(format.NameAuto, info.Family, m)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, f
+}
+
+// trainRows renders a few real training rows (coinflip, poisson) in the
+// model's automatic format, cut to 96 tokens.
+func trainRows(t *testing.T, path string) []lora.Row {
+	t.Helper()
+	m, f := vocabFormat(t, path)
 	var rows []lora.Row
 	for _, name := range []string{"coinflip", "poisson"} {
 		task, _ := suite.Lookup(name)
@@ -732,19 +740,7 @@ func TestTRLParity(t *testing.T) {
 	for _, mod := range realModels {
 		t.Run(mod.name, func(t *testing.T) {
 			f32 := f32Copy(t, mod.path(t))
-			info, err := models.ReadInfo(f32)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := llama.LoadModel(f32, llama.ModelParams{VocabOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			f, err := format.ForModel(format.NameAuto, info.Family, m)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, f := vocabFormat(t, f32)
 			var rows []lora.Row
 			var tokRecs, trlRecs, axoRecs []any
 			for _, name := range []string{"coinflip", "poisson"} {
