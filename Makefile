@@ -79,8 +79,11 @@ pypeer:
 vet:
 	$(GO) vet ./...
 
+# One test package at a time (-p 1): ggml's worker threads spin, and two
+# packages each running 2-thread models plus the parity tests' PyTorch on
+# 2 cores took 27 minutes in parallel (2026-12-03) against ~15 in turn.
 test: models peer pypeer mkl vet
-	$(GO) test -timeout 30m $(TESTFLAGS) ./...
+	$(GO) test -p 1 -timeout 40m $(TESTFLAGS) ./...
 	$(GO) test -run '^$$' -fuzz FuzzReadGGUF -fuzztime $(FUZZTIME) ./models
 	$(GO) test -run '^$$' -fuzz FuzzReadRows -fuzztime $(FUZZTIME) ./suite
 
