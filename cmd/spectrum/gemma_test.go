@@ -278,6 +278,32 @@ func TestGemmaEval(t *testing.T) {
 	}
 }
 
+// tuneSummary is the part of tune's JSON summary the tests check.
+type tuneSummary struct {
+	Steps     int     `json:"steps"`
+	FirstLoss float64 `json:"first_loss"`
+	LastLoss  float64 `json:"last_loss"`
+}
+
+// shortTune runs a short `tune` of model (coinflip, poisson, cards; rows cut
+// at 96 tokens; rank 8; constant lr without warmup; no evaluation) writing
+// the adapter ad, and returns its summary and output.
+func shortTune(t *testing.T, model, dir, ad, rowsPerTask, lr, batchTokens, steps string) (tuneSummary, string) {
+	t.Helper()
+	out, _, err := runCLI(t, "tune", model, "--tasks", "coinflip,poisson,cards", "--rows-per-task", rowsPerTask, "--max-length", "96",
+		"--rank", "8", "--lr", lr, "--schedule", "constant", "--warmup", "0", "--batch-tokens", batchTokens, "--max-steps", steps,
+		"--eval-tasks", "none", "--checkpoint-dir", dir, "-o", ad, "-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum tuneSummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("training: %+v", sum)
+	return sum, out
+}
+
 // TestGemmaTune: a short Spectrum Tuning run on Gemma (spectrum format, three
 // train tasks) lowers loss_geq_1 on a held-out task family it never saw; the
 // adapter loads in llama.cpp (the scorer and the sampler attach it), makes
@@ -287,21 +313,7 @@ func TestGemmaTune(t *testing.T) {
 	g := testmodels.Gemma(t)
 	dir := t.TempDir()
 	ad := filepath.Join(dir, "a.gguf")
-	out, _, err := runCLI(t, "tune", g, "--tasks", "coinflip,poisson,cards", "--rows-per-task", "16", "--max-length", "96",
-		"--rank", "8", "--lr", "1e-3", "--schedule", "constant", "--warmup", "0", "--batch-tokens", "384", "--max-steps", "6",
-		"--eval-tasks", "none", "--checkpoint-dir", dir, "-o", ad, "-q")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum struct {
-		Steps     int     `json:"steps"`
-		FirstLoss float64 `json:"first_loss"`
-		LastLoss  float64 `json:"last_loss"`
-	}
-	if err := json.Unmarshal([]byte(out), &sum); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("training: %+v", sum)
+	sum, out := shortTune(t, g, dir, ad, "16", "1e-3", "384", "6")
 	if sum.Steps != 6 || !(sum.LastLoss < sum.FirstLoss) {
 		t.Errorf("training summary %s", out)
 	}

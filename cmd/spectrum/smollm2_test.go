@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,21 +21,7 @@ func TestSmolLM2Tune(t *testing.T) {
 	smol := testmodels.SmolLM2(t)
 	dir := t.TempDir()
 	ad := filepath.Join(dir, "a.gguf")
-	out, _, err := runCLI(t, "tune", smol, "--tasks", "coinflip,poisson,cards", "--rows-per-task", "12", "--max-length", "96",
-		"--rank", "8", "--lr", "2e-3", "--schedule", "constant", "--warmup", "0", "--batch-tokens", "256", "--max-steps", "4",
-		"--eval-tasks", "none", "--checkpoint-dir", dir, "-o", ad, "-q")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum struct {
-		Steps     int     `json:"steps"`
-		FirstLoss float64 `json:"first_loss"`
-		LastLoss  float64 `json:"last_loss"`
-	}
-	if err := json.Unmarshal([]byte(out), &sum); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("training: %+v", sum)
+	sum, out := shortTune(t, smol, dir, ad, "12", "2e-3", "256", "4")
 	if sum.Steps != 4 || !(sum.LastLoss < sum.FirstLoss) {
 		t.Errorf("training summary %s", out)
 	}

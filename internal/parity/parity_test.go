@@ -149,15 +149,7 @@ func TestTokenizationParity(t *testing.T) {
 	for _, mod := range realModels {
 		t.Run(mod.name, func(t *testing.T) {
 			path := mod.path(t)
-			info, err := models.ReadInfo(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := llama.LoadModel(path, llama.ModelParams{VocabOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m, family := loadVocab(t, path)
 			type item struct {
 				Segments []format.Segment `json:"segments"`
 			}
@@ -165,7 +157,7 @@ func TestTokenizationParity(t *testing.T) {
 			var ours []format.Tokens
 			var labels []string
 			for _, fname := range []string{format.NameSpectrum, format.NameColon, format.NameChat} {
-				f, err := format.ForModel(fname, info.Family, m)
+				f, err := format.ForModel(fname, family, m)
 				if err != nil {
 					t.Logf("%s format: %v (not compared)", fname, err)
 					continue
@@ -357,16 +349,8 @@ func TestScoreParity(t *testing.T) {
 	for _, mod := range realModels {
 		t.Run(mod.name, func(t *testing.T) {
 			path := mod.path(t)
-			info, err := models.ReadInfo(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vocab, err := llama.LoadModel(path, llama.ModelParams{VocabOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows := steerRows(t, vocab, info.Family)
-			vocab.Close()
+			vocab, family := loadVocab(t, path)
+			rows := steerRows(t, vocab, family)
 			f32 := f32Copy(t, path)
 			ours := score(t, f32, rows)
 			quant := score(t, path, rows)
@@ -469,12 +453,8 @@ func TestAdapterParity(t *testing.T) {
 		t.Run(mod.name, func(t *testing.T) {
 			f32 := f32Copy(t, mod.path(t))
 			dir := t.TempDir()
-			vocab, err := llama.LoadModel(f32, llama.ModelParams{VocabOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			vocab, _ := loadVocab(t, f32)
 			ids, err := vocab.Tokenize("Three US states: Ohio, Utah and", true, true)
-			vocab.Close()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -532,9 +512,9 @@ func TestAdapterParity(t *testing.T) {
 	}
 }
 
-// vocabFormat loads the vocabulary of the model at path and its automatic
-// format; the model is closed when the test ends.
-func vocabFormat(t *testing.T, path string) (*llama.Model, format.Format) {
+// loadVocab loads the vocabulary of the model at path and its format
+// family; the model is closed when the test ends.
+func loadVocab(t *testing.T, path string) (*llama.Model, format.Family) {
 	t.Helper()
 	info, err := models.ReadInfo(path)
 	if err != nil {
@@ -545,7 +525,15 @@ func vocabFormat(t *testing.T, path string) (*llama.Model, format.Format) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	f, err := format.ForModel(format.NameAuto, info.Family, m)
+	return m, info.Family
+}
+
+// vocabFormat loads the vocabulary of the model at path and its automatic
+// format; the model is closed when the test ends.
+func vocabFormat(t *testing.T, path string) (*llama.Model, format.Format) {
+	t.Helper()
+	m, family := loadVocab(t, path)
+	f, err := format.ForModel(format.NameAuto, family, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -872,11 +860,7 @@ func TestChatTemplateParity(t *testing.T) {
 	names, rows := offlineRows(t, 1)
 	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			m, err := llama.LoadModel(path, llama.ModelParams{VocabOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m, _ := loadVocab(t, path)
 			var in []any
 			var texts []string
 			var labels []string
