@@ -51,6 +51,7 @@ type Config struct {
 
 	CheckpointDir      string
 	CheckpointEvery    int
+	SaveEvery          int // also write ADAPTER-stepN.gguf every N steps
 	CheckpointInterval time.Duration
 	Resume             bool
 	ResumeExtend       bool
@@ -220,7 +221,7 @@ func Tune(ctx context.Context, c Config) (Summary, error) {
 	return Run(ctx, Options{
 		Base: c.Base, Rows: rows, Trainer: cfg, Epochs: c.Epochs, MaxSteps: c.MaxSteps,
 		GradAccum: c.GradAccum, BatchTokens: c.BatchTokens, Warmup: c.Warmup, Seed: c.Seed,
-		EvalEvery: c.EvalEvery, Evaluate: evaluate, CheckpointDir: c.CheckpointDir, CheckpointEvery: c.CheckpointEvery,
+		EvalEvery: c.EvalEvery, Evaluate: evaluate, CheckpointDir: c.CheckpointDir, CheckpointEvery: c.CheckpointEvery, SaveEvery: c.SaveEvery,
 		CheckpointInterval: c.CheckpointInterval, Resume: c.Resume, ResumeExtend: c.ResumeExtend,
 		Output: c.Output, Inputs: c.RowsFiles,
 		Metadata: map[string]string{"format": format.Describe(f), "tasks": strings.Join(taskNames, ","), "eval_tasks": strings.Join(c.EvalTasks, ",")},

@@ -53,6 +53,10 @@ type Options struct {
 	// CheckpointEvery saves a checkpoint every so many steps (0: at each
 	// evaluation and at the end or interruption only).
 	CheckpointEvery int
+	// SaveEvery also writes the adapter as it stands every so many steps,
+	// beside Output with the step in its name (adapter-step64.gguf), for
+	// learning curves: each is a complete adapter with its metadata.
+	SaveEvery int
 	// CheckpointInterval also saves a checkpoint after any step that ends
 	// this long after the last save (0: off), so that a kill -9 or a power
 	// cut loses at most that much training. The CLI's default is 10 minutes.
@@ -142,7 +146,7 @@ func (o *Options) validate() error {
 		return errors.New("tune: no output path for the adapter")
 	case len(o.Rows) == 0:
 		return errors.New("tune: no training rows (every row was dropped, or no task was given)")
-	case o.Epochs < 0 || o.MaxSteps < 0 || o.GradAccum < 0 || o.BatchTokens < 0 || o.EvalEvery < 0 || o.CheckpointEvery < 0:
+	case o.Epochs < 0 || o.MaxSteps < 0 || o.GradAccum < 0 || o.BatchTokens < 0 || o.EvalEvery < 0 || o.CheckpointEvery < 0 || o.SaveEvery < 0:
 		return errors.New("tune: epochs, steps, batch sizes and intervals must be ≥ 0")
 	case o.GradAccum == 0 && o.BatchTokens == 0:
 		return errors.New("tune: give a batch size in rows (grad-accum) or tokens (batch-tokens)")
@@ -501,6 +505,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			if o.Progress != nil {
 				o.Progress(Progress{Step: res.Step, TotalSteps: total, Result: res, TokensPerSec: tps, Elapsed: time.Since(start)})
 			}
+			if o.SaveEvery > 0 && res.Step%o.SaveEvery == 0 && res.Step < total {
+				if err := writeAdapter(tr, o, SnapshotPath(o.Output, res.Step), baseSHA); err != nil {
+					return sum, err
+				}
+			}
 			switch {
 			case o.EvalEvery > 0 && res.Step%o.EvalEvery == 0 && res.Step < total:
 				if err := evaluate(res.Step); err != nil {
@@ -524,7 +533,7 @@ done:
 	if err := save(); err != nil {
 		return sum, err
 	}
-	if err := writeAdapter(tr, o, baseSHA); err != nil {
+	if err := writeAdapter(tr, o, o.Output, baseSHA); err != nil {
 		return sum, err
 	}
 	sum.Adapter = o.Output
@@ -535,10 +544,18 @@ done:
 	return sum, nil
 }
 
-// writeAdapter exports the adapter and rewrites it with spectrum.* metadata
-// (base model name and hash, hyper-parameters, steps, and o.Metadata).
-func writeAdapter(tr *lora.Trainer, o Options, baseSHA string) error {
-	tmp, remove, err := outfile.Temp(o.Output, ".gguf")
+// SnapshotPath is where SaveEvery writes the adapter after step:
+// out.gguf becomes out-step64.gguf.
+func SnapshotPath(out string, step int) string {
+	ext := filepath.Ext(out)
+	return fmt.Sprintf("%s-step%d%s", strings.TrimSuffix(out, ext), step, ext)
+}
+
+// writeAdapter exports the adapter to path and rewrites it with spectrum.*
+// metadata (base model name and hash, hyper-parameters, steps, and
+// o.Metadata).
+func writeAdapter(tr *lora.Trainer, o Options, path, baseSHA string) error {
+	tmp, remove, err := outfile.Temp(path, ".gguf")
 	if err != nil {
 		return err
 	}
@@ -589,5 +606,5 @@ func writeAdapter(tr *lora.Trainer, o Options, baseSHA string) error {
 		return err
 	}
 	w.Protect(append([]string{o.Base}, o.Inputs...)...)
-	return w.WriteFile(o.Output)
+	return w.WriteFile(path)
 }

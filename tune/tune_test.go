@@ -200,12 +200,30 @@ func TestRunResume(t *testing.T) {
 	}
 	full := t.TempDir()
 	o := opts(full, 6, false)
+	o.SaveEvery = 3
 	sum, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Steps != 6 || sum.LastLoss >= sum.FirstLoss {
 		t.Errorf("6 steps: %+v", sum)
+	}
+	// --save-every 3 of 6 steps: one snapshot after step 3; step 6 is the
+	// adapter itself.
+	snap := filepath.Join(full, "adapter-step3.gguf")
+	if got := SnapshotPath(o.Output, 3); got != snap {
+		t.Errorf("SnapshotPath = %s, want %s", got, snap)
+	}
+	if _, err := os.Stat(filepath.Join(full, "adapter-step6.gguf")); err == nil {
+		t.Error("a snapshot was written for the last step")
+	}
+	if sf, err := models.Open(snap); err != nil {
+		t.Error(err)
+	} else {
+		if got, _ := sf.String("spectrum.steps"); got != "3" {
+			t.Errorf("snapshot spectrum.steps = %q, want 3", got)
+		}
+		sf.Close()
 	}
 	half := t.TempDir()
 	o = opts(half, 6, false)

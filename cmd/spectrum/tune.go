@@ -18,23 +18,23 @@ import (
 func init() { register(newTuneCmd) }
 
 type tuneFlags struct {
-	tasks, rowsFiles, evalTasks []string
-	formatName, targets, out    string
-	model                       string
-	schedule, ckptDir           string
-	rowsPerTask, evalRows       int
-	maxLength, rank             int
-	alpha, lr, warmup, wd, clip float64
-	descProb                    float64
-	epochs, maxSteps            int
-	batchTokens, gradAccum      int
-	evalEvery, ckptEvery        int
-	ckptMinutes                 float64
-	resume, resumeExtend        bool
-	checkpointing               bool
-	dequant                     string
-	seed                        int64
-	device                      string
+	tasks, rowsFiles, evalTasks     []string
+	formatName, targets, out        string
+	model                           string
+	schedule, ckptDir               string
+	rowsPerTask, evalRows           int
+	maxLength, rank                 int
+	alpha, lr, warmup, wd, clip     float64
+	descProb                        float64
+	epochs, maxSteps                int
+	batchTokens, gradAccum          int
+	evalEvery, ckptEvery, saveEvery int
+	ckptMinutes                     float64
+	resume, resumeExtend            bool
+	checkpointing                   bool
+	dequant                         string
+	seed                            int64
+	device                          string
 }
 
 func newTuneCmd(g *globalOptions) *cobra.Command {
@@ -94,6 +94,7 @@ metadata, and loads in llama.cpp (--lora).`,
 	f.IntVar(&o.evalEvery, "eval-every", 0, "evaluate every N steps (0: at the end only)")
 	f.StringVar(&o.ckptDir, "checkpoint-dir", "", "folder for checkpoint.gguf and train-log.jsonl (default: beside -o)")
 	f.IntVar(&o.ckptEvery, "checkpoint-every", 0, "save a checkpoint every N steps (default: at evaluations and the end)")
+	f.IntVar(&o.saveEvery, "save-every", 0, "also write the adapter every N steps as ADAPTER-stepN.gguf (learning curves)")
 	f.Float64Var(&o.ckptMinutes, "checkpoint-minutes", 10, "also save a checkpoint when this many minutes passed since the last (0: off)")
 	f.BoolVar(&o.resume, "resume", false, "continue from the checkpoint in --checkpoint-dir (the same run: settings are checked)")
 	f.BoolVar(&o.resumeExtend, "resume-extend", false, "with --resume: allow other --max-steps/--epochs than the checkpoint's run (the schedule follows the new total)")
@@ -129,7 +130,7 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 		Trainer: tc, Dequant: o.dequant,
 		Epochs: o.epochs, MaxSteps: o.maxSteps, GradAccum: o.gradAccum, BatchTokens: o.batchTokens, Warmup: o.warmup,
 		EvalTasks: o.evalTasks, EvalRows: o.evalRows, EvalEvery: o.evalEvery,
-		CheckpointDir: o.ckptDir, CheckpointEvery: o.ckptEvery, CheckpointInterval: time.Duration(o.ckptMinutes * float64(time.Minute)),
+		CheckpointDir: o.ckptDir, CheckpointEvery: o.ckptEvery, SaveEvery: o.saveEvery, CheckpointInterval: time.Duration(o.ckptMinutes * float64(time.Minute)),
 		Resume: o.resume, ResumeExtend: o.resumeExtend, Threads: g.Threads, GPULayers: g.GPULayers,
 		Logf: g.logf,
 		Progress: func(p tune.Progress) {
@@ -174,6 +175,7 @@ func (o *tuneFlags) check(cmd *cobra.Command) error {
 		checkRange("clip", o.clip, 0, inf),
 		checkRange("eval-every", float64(o.evalEvery), 0, inf),
 		checkRange("checkpoint-every", float64(o.ckptEvery), 0, inf),
+		checkRange("save-every", float64(o.saveEvery), 0, inf),
 		checkRange("checkpoint-minutes", o.ckptMinutes, 0, inf),
 		checkRange("rows-per-task", float64(o.rowsPerTask), 0, inf),
 	} {
