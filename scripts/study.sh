@@ -14,6 +14,10 @@
 # their paired differences are appended to study/log.jsonl (one line per
 # configuration and evaluation); study/table.md holds the last tables.
 # Resumable: a configuration with an adapter is not trained again.
+# Optional columns after batch_tokens: extra (tables: add the extra train
+# tasks of scripts/study_data.sh), train_tokens (--train-tokens), save_every
+# (--save-every: adapters along the run, evaluated as learning-curve points
+# when SNAPSHOTS=1). TRAIN_ONLY=1 stops after training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${SPECTRUM:-bin/spectrum}
@@ -25,11 +29,15 @@ COV_N=${COV_N:-20}
 DIST_ROWS=${DIST_ROWS:-40}
 HELDOUT=${HELDOUT:-flight,negative_binomial,geometric_beta,hypergeometric,multinomial}
 ONLY=${ONLY:-} # comma-separated configuration names to train and evaluate (default: all)
+TRAIN_ONLY=${TRAIN_ONLY:-0}
+THREADS=${THREADS:-} # training threads (default: tune's)
+SNAPSHOTS=${SNAPSHOTS:-0}
 mkdir -p "$OUT"
 [ -f "$BASE" ] || { echo "study: $BASE is missing: run \`make models\`" >&2; exit 1; }
 
 names=()
-while IFS=$'\t' read -r name steps lr rank desc tasks rows maxlen batch; do
+while IFS=$'\t' read -r name steps lr rank desc tasks rows maxlen batch extra ttok save; do
+	extra=${extra:-none} ttok=${ttok:-none} save=${save:-0}
 	[[ -z "$name" || "$name" == \#* ]] && continue
 	if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then continue; fi
 	names+=("$name")
@@ -39,28 +47,40 @@ while IFS=$'\t' read -r name steps lr rank desc tasks rows maxlen batch; do
 		continue
 	fi
 	mkdir -p "$run"
+	more=()
+	if [ "$extra" = tables ]; then
+		for f in $(scripts/study_data.sh); do more+=(--rows "$f"); done
+	fi
+	[ "$ttok" != none ] && more+=(--train-tokens "$ttok")
+	[ "$save" != 0 ] && more+=(--save-every "$save")
 	echo "== training $name: $steps steps, lr $lr, rank $rank, description p $desc, $tasks × $rows rows" >&2
 	t0=$(date +%s)
-	"$S" tune "$BASE" --tasks "$tasks" --rows-per-task "$rows" --max-length "$maxlen" --rank "$rank" \
+	"$S" tune "$BASE" ${THREADS:+-t "$THREADS"} --tasks "$tasks" --rows-per-task "$rows" --max-length "$maxlen" --rank "$rank" \
 		--alpha $((2 * rank)) --lr "$lr" --schedule cosine --warmup 0.1 --batch-tokens "$batch" --max-steps "$steps" \
-		--description-prob "$desc" --eval-tasks none --checkpoint-dir "$run" --seed 42 -o "$run/$name.gguf" \
+		--description-prob "$desc" --eval-tasks none --checkpoint-dir "$run" --seed 42 -o "$run/$name.gguf" "${more[@]}" \
 		> "$run/train-summary.json" < /dev/null
-	python3 - "$run" "$name" "$steps" "$lr" "$rank" "$desc" "$tasks" "$rows" "$maxlen" "$batch" "$(( $(date +%s) - t0 ))" <<'PY'
+	python3 - "$run" "$name" "$steps" "$lr" "$rank" "$desc" "$tasks" "$rows" "$maxlen" "$batch" "$(( $(date +%s) - t0 ))" "$extra" "$ttok" "$save" <<'PY'
 import json, sys, datetime
-run, name, steps, lr, rank, desc, tasks, rows, maxlen, batch, secs = sys.argv[1:]
+run, name, steps, lr, rank, desc, tasks, rows, maxlen, batch, secs, extra, ttok, save = sys.argv[1:]
 summary = json.load(open(run + "/train-summary.json"))
 rec = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "kind": "train",
        "config": {"name": name, "steps": int(steps), "lr": float(lr), "rank": int(rank), "description_prob": float(desc),
                   "tasks": tasks.split(","), "rows_per_task": int(rows), "max_length": int(maxlen),
-                  "batch_tokens": int(batch)},
+                  "batch_tokens": int(batch), "extra": extra, "train_tokens": ttok, "save_every": int(save)},
        "train_seconds": int(secs), "summary": summary}
 open("study/log.jsonl", "a").write(json.dumps(rec) + "\n")
 PY
 done < "$CONFIGS"
 [ ${#names[@]} -gt 0 ] || { echo "study: no configuration to evaluate" >&2; exit 1; }
+[ "$TRAIN_ONLY" = 1 ] && exit 0
 
 CMP=(--format colon --compare "$BASE@spectrum")
-for n in "${names[@]}"; do CMP+=(--compare "$BASE+$OUT/runs/$n/$n.gguf@spectrum"); done
+for n in "${names[@]}"; do
+	if [ "$SNAPSHOTS" = 1 ]; then
+		for f in $(ls -v "$OUT/runs/$n/$n"-step*.gguf 2>/dev/null); do CMP+=(--compare "$BASE+$f@spectrum"); done
+	fi
+	CMP+=(--compare "$BASE+$OUT/runs/$n/$n.gguf@spectrum")
+done
 for n in "${names[@]}"; do
 	tasks=$(awk -F'\t' -v n="$n" '$1==n{print $6}' "$CONFIGS")
 	for h in ${HELDOUT//,/ }; do
