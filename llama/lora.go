@@ -9,7 +9,10 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"unsafe"
+
+	"github.com/spectrumkit/spectrum/models"
 )
 
 // Adapter is a LoRA adapter loaded for a Model. It is freed by Close or,
@@ -27,6 +30,9 @@ func LoadAdapter(m *Model, path string) (*Adapter, error) {
 		return nil, errors.New("llama: LoadAdapter on a closed model")
 	}
 	if err := checkModelFile(path, true); err != nil {
+		return nil, err
+	}
+	if err := checkEmbeddingAdapter(m, path); err != nil {
 		return nil, err
 	}
 	cpath := C.CString(path)
@@ -108,3 +114,36 @@ func (c *Context) RemoveAdapter(a *Adapter) error {
 
 // ClearAdapters detaches every adapter.
 func (c *Context) ClearAdapters() { C.llama_clear_adapter_lora(c.c) }
+
+// checkEmbeddingAdapter refuses, with the way out, what llama.cpp cannot
+// run on a model whose output matrix is its token embedding (tied): trained
+// token rows (models.TensorTokenRows, which it would refuse with a terse
+// message) and a LoRA on token_embd, which its output head would apply as a
+// projection LoRA of the wrong shape (a GGML_ASSERT that aborts the process).
+func checkEmbeddingAdapter(m *Model, path string) error {
+	af, err := models.Open(path)
+	if err != nil {
+		return fmt.Errorf("llama: %w", err)
+	}
+	defer af.Close()
+	_, lora := af.Tensor(models.TensorTokenEmbd + ".lora_a")
+	if !lora && !models.HasTokenRows(af) {
+		return nil
+	}
+	mf, err := models.Open(m.path)
+	if err != nil {
+		return fmt.Errorf("llama: %w", err)
+	}
+	defer mf.Close()
+	if _, untied := mf.Tensor(models.TensorOutput); untied {
+		if models.HasTokenRows(af) {
+			return fmt.Errorf("llama: %s holds token rows trained for a model with tied output; %s has its own output matrix (wrong base model?)", path, m.path)
+		}
+		return nil
+	}
+	what := "a LoRA on the token embedding, which llama.cpp cannot apply"
+	if models.HasTokenRows(af) {
+		what = "trained token rows (tune --train-tokens), which a llama.cpp adapter cannot express"
+	}
+	return fmt.Errorf("llama: %s holds %s when the model's output matrix is its token embedding (%s): fold it in with `spectrum merge %s --lora %s -o MERGED.gguf` and use the merged model", path, what, filepath.Base(m.path), m.path, path)
+}

@@ -39,6 +39,9 @@ func (t *Trainer) ExportAdapter(path string) error {
 			return fmt.Errorf("lora: %v", err)
 		}
 	}
+	if err := t.writeTokenRows(w); err != nil {
+		return fmt.Errorf("lora: %v", err)
+	}
 	if err := w.WriteFile(path); err != nil {
 		return fmt.Errorf("lora: writing adapter: %v", err)
 	}
@@ -104,11 +107,14 @@ func (t *Trainer) SaveCheckpointWith(path string, run map[string]string) error {
 			return fmt.Errorf("lora: %v", err)
 		}
 	}
-	for _, p := range t.pairs {
-		for _, ts := range p.stateTensors() {
-			if err := w.AddF32(ts.name, ts.shape, getF32(ts.t)); err != nil {
-				return fmt.Errorf("lora: %v", err)
-			}
+	if t.rows != nil {
+		if err := w.Set(models.KeyTokenRowIDs, slices.Clone(t.rows.ids)); err != nil {
+			return fmt.Errorf("lora: %v", err)
+		}
+	}
+	for _, ts := range t.stateTensors() {
+		if err := w.AddF32(ts.name, ts.shape, getF32(ts.t)); err != nil {
+			return fmt.Errorf("lora: %v", err)
 		}
 	}
 	if err := w.WriteFile(path); err != nil {
@@ -149,6 +155,19 @@ type namedTensor struct {
 	name  string
 	shape []uint64
 	t     tensor
+}
+
+// stateTensors lists every checkpointed tensor: the pairs', then the token
+// rows'.
+func (t *Trainer) stateTensors() []namedTensor {
+	var ts []namedTensor
+	for _, p := range t.pairs {
+		ts = append(ts, p.stateTensors()...)
+	}
+	if t.rows != nil {
+		ts = append(ts, t.rows.stateTensors(t.hp.nEmbd)...)
+	}
+	return ts
 }
 
 // stateTensors lists the pair's checkpointed tensors.
@@ -220,8 +239,17 @@ func (t *Trainer) LoadCheckpoint(path string) error {
 	}
 	var loads []load
 	want := 0
-	for _, p := range t.pairs {
-		for _, ts := range p.stateTensors() {
+	v, _ := f.Value(models.KeyTokenRowIDs)
+	ids, _ := v.([]int32)
+	var mine []int32
+	if t.rows != nil {
+		mine = t.rows.ids
+	}
+	if !slices.Equal(ids, mine) {
+		return bad("trained token rows %v, the trainer's are %v (another --train-tokens?)", ids, mine)
+	}
+	{
+		for _, ts := range t.stateTensors() {
 			want++
 			ti, ok := f.Tensor(ts.name)
 			if !ok {
@@ -269,11 +297,9 @@ func (t *Trainer) LoadCheckpoint(path string) error {
 }
 
 func (t *Trainer) findState(name string) (tensor, bool) {
-	for _, p := range t.pairs {
-		for _, ts := range p.stateTensors() {
-			if ts.name == name {
-				return ts.t, true
-			}
+	for _, ts := range t.stateTensors() {
+		if ts.name == name {
+			return ts.t, true
 		}
 	}
 	return nil, false
@@ -325,6 +351,16 @@ func (t *Trainer) LoadAdapter(path string) error {
 			}
 			vals[nt.t] = v
 		}
+	}
+	rows, names, err := t.readTokenRows(f)
+	if err != nil {
+		return bad("%v", err)
+	}
+	for _, n := range names {
+		want[n] = true
+	}
+	for tt, v := range rows {
+		vals[tt] = v
 	}
 	for _, ti := range f.Tensors {
 		if !want[ti.Name] {

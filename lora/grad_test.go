@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -111,52 +112,61 @@ func checkGradients(t *testing.T, tr *Trainer, rng *rand.Rand, rows []Row, strid
 		if s.isB {
 			tt = s.p.b
 		}
-		orig := getF32(tt)
-		// Direction: the autodiff gradient plus an equally long random
-		// vector, so that the derivative along it is never tiny.
-		u := make([]float32, s.n)
-		var gn, rn float64
-		r := make([]float64, s.n)
-		for i := range u {
-			r[i] = rng.NormFloat64()
-			rn += r[i] * r[i]
-			gn += float64(grad[s.off+i]) * float64(grad[s.off+i])
-		}
-		var norm float64
-		for i := range u {
-			u[i] = float32(float64(grad[s.off+i])/math.Sqrt(gn) + r[i]/math.Sqrt(rn))
-			norm += float64(u[i]) * float64(u[i])
-		}
-		var dir float64 // autodiff directional derivative g·u/|u|
-		for i := range u {
-			u[i] /= float32(math.Sqrt(norm))
-			dir += float64(grad[s.off+i]) * float64(u[i])
-		}
-		eval := func(h float64) float64 {
-			x := slices.Clone(orig)
-			for i := range x {
-				x[i] += float32(h * float64(u[i]))
-			}
-			setF32(tt, x)
-			l, err := tr.Eval(rows)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return l
-		}
-		// Central differences with one Richardson step (error O(eps⁴)).
-		d1 := (eval(eps) - eval(-eps)) / (2 * eps)
-		d2 := (eval(eps/2) - eval(-eps/2)) / eps
-		fd := (4*d2 - d1) / 3
-		setF32(tt, orig)
-		rel := math.Abs(fd-dir) / math.Max(math.Abs(fd), 1e-4)
-		t.Logf("%-28s B=%v autodiff %+.6f  finite-diff %+.6f  rel %.2g", s.p.base, s.isB, dir, fd, rel)
-		if rel > 1e-2 {
-			t.Errorf("%s (B=%v): autodiff %.6g vs finite differences %.6g (rel %.3g)", s.p.base, s.isB, dir, fd, rel)
-		}
+		checkDirection(t, tr, rng, rows, tt, grad[s.off:s.off+s.n], fmt.Sprintf("%s B=%v", s.p.base, s.isB), eps)
 		checked++
 	}
 	return checked
+}
+
+// checkDirection compares the autodiff derivative of the loss of rows along
+// a direction in parameter tensor tt (whose gradient is grad) with central
+// finite differences (one Richardson step).
+func checkDirection(t *testing.T, tr *Trainer, rng *rand.Rand, rows []Row, tt tensor, grad []float32, name string, eps float64) {
+	t.Helper()
+	orig := getF32(tt)
+	n := len(orig)
+	// Direction: the autodiff gradient plus an equally long random
+	// vector, so that the derivative along it is never tiny.
+	u := make([]float32, n)
+	var gn, rn float64
+	r := make([]float64, n)
+	for i := range u {
+		r[i] = rng.NormFloat64()
+		rn += r[i] * r[i]
+		gn += float64(grad[i]) * float64(grad[i])
+	}
+	var norm float64
+	for i := range u {
+		u[i] = float32(float64(grad[i])/math.Sqrt(gn) + r[i]/math.Sqrt(rn))
+		norm += float64(u[i]) * float64(u[i])
+	}
+	var dir float64 // autodiff directional derivative g·u/|u|
+	for i := range u {
+		u[i] /= float32(math.Sqrt(norm))
+		dir += float64(grad[i]) * float64(u[i])
+	}
+	eval := func(h float64) float64 {
+		x := slices.Clone(orig)
+		for i := range x {
+			x[i] += float32(h * float64(u[i]))
+		}
+		setF32(tt, x)
+		l, err := tr.Eval(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	// Central differences with one Richardson step (error O(eps⁴)).
+	d1 := (eval(eps) - eval(-eps)) / (2 * eps)
+	d2 := (eval(eps/2) - eval(-eps/2)) / eps
+	fd := (4*d2 - d1) / 3
+	setF32(tt, orig)
+	rel := math.Abs(fd-dir) / math.Max(math.Abs(fd), 1e-4)
+	t.Logf("%-34s autodiff %+.6f  finite-diff %+.6f  rel %.2g", name, dir, fd, rel)
+	if rel > 1e-2 {
+		t.Errorf("%s: autodiff %.6g vs finite differences %.6g (rel %.3g)", name, dir, fd, rel)
+	}
 }
 
 // TestMaskedRowsChangeNothing: a step on rows without labelled tokens leaves

@@ -54,7 +54,8 @@ const (
 // inputs are the per-batch input tensors of a graph.
 type inputs struct {
 	ids, pos, mask, maskSWA, out, labels tensor
-	nSWA                                 int // sliding window of maskSWA
+	slots, slotMask                      tensor // token rows: each token's column and 0/1 (TrainTokens)
+	nSWA                                 int    // sliding window of maskSWA
 }
 
 // graphSize is the node budget of one training graph.
@@ -96,6 +97,14 @@ func (t *Trainer) newBuilder(g *gctx, n, nOut int, dequant bool) *builder {
 		setName(in.maskSWA, "kq_mask_swa")
 		C.ggml_set_input(in.maskSWA)
 	}
+	if t.rows != nil {
+		in.slots = g.new1(C.GGML_TYPE_I32, n)
+		setName(in.slots, "token_slots")
+		C.ggml_set_input(in.slots)
+		in.slotMask = g.new2(C.GGML_TYPE_F32, 1, n)
+		setName(in.slotMask, "token_slot_mask")
+		C.ggml_set_input(in.slotMask)
+	}
 	if b.gather {
 		in.out = g.new1(C.GGML_TYPE_I32, nOut)
 		setName(in.out, "out_ids")
@@ -133,6 +142,9 @@ func (b *builder) norm(x, weight tensor) tensor {
 // embed is the token embedding [n_embd, n].
 func (b *builder) embed() tensor {
 	x := C.ggml_get_rows(b.c, b.t.w.t["token_embd.weight"], b.in.ids)
+	if b.t.rows != nil {
+		x = C.ggml_add(b.c, x, b.embedDelta())
+	}
 	if b.t.hp.gemma {
 		x = C.ggml_scale(b.c, x, C.float(math.Sqrt(float64(b.t.hp.nEmbd))))
 	}
@@ -245,6 +257,9 @@ func (b *builder) head(x tensor) tensor {
 		out = w["token_embd.weight"]
 	}
 	logits := b.matmul(out, x) // [n_vocab, nOut]
+	if b.t.rows != nil {
+		logits = C.ggml_add(c, logits, b.logitsDelta(x))
+	}
 	if hp.softcap > 0 {
 		// cap·tanh(z/cap) with tanh(u) = 2σ(2u) − 1
 		sc := C.float(hp.softcap)
@@ -364,6 +379,11 @@ func (t *Trainer) lossOf(g *gctx, in *inputs, logits tensor, nOut, denom int) te
 // fillAll sets a graph's inputs, including the one-hot labels if present.
 func (t *Trainer) fillAll(in inputs, mb *batch) {
 	fillInputs(in, mb)
+	if in.slots != nil {
+		slot, mask := t.rows.slots(mb.ids)
+		setI32(in.slots, slot)
+		setF32(in.slotMask, mask)
+	}
 	if in.labels != nil {
 		// The one-hot rows are n_vocab wide (1 GiB for 1024 labelled
 		// tokens of a 262k vocabulary): zero the backend tensor and set
@@ -520,8 +540,8 @@ func (t *Trainer) trainLayered(mb *batch, denom int) (float64, error) {
 	for l := L - 1; l >= 0; l-- {
 		var extra map[tensor]tensor
 		gout := dx[l%2]
-		if l > 0 {
-			// x_0 depends on no parameter: its gradient is not needed.
+		if l > 0 || t.rows != nil {
+			// x_0 depends on no parameter, unless token rows train.
 			clearTensor(gout)
 			C.ggml_set_param(xs[l])
 			extra = map[tensor]tensor{xs[l]: gout}
@@ -536,6 +556,17 @@ func (t *Trainer) trainLayered(mb *batch, denom int) (float64, error) {
 			return 0, err
 		}
 		gin = gout
+	}
+	if t.rows != nil {
+		// The embedding's token rows: dL/dΔ from dL/dx_0.
+		_, err := run(false, true, nil, mb, func(b *builder) tensor {
+			s := C.ggml_sum(b.c, C.ggml_mul(b.c, b.embed(), gin))
+			setName(s, "surrogate_embed")
+			return s
+		})
+		if err != nil {
+			return 0, err
+		}
 	}
 	return loss, nil
 }

@@ -42,6 +42,9 @@ type Config struct {
 	Alpha       float64        // LoRA alpha; the scale is alpha/r (default 32)
 	Targets     []string       // projections to adapt, from Targets (default all seven)
 	TargetRanks map[string]int // optional per-target rank overriding Rank
+	// TrainTokens makes these tokens' rows of the embedding and of the
+	// output matrix trainable (see tokens.go); none by default.
+	TrainTokens []int32
 
 	LR          float64 // peak learning rate (default 1e-4)
 	Beta1       float64 // AdamW (default 0.9)
@@ -155,6 +158,7 @@ type Trainer struct {
 	f32      *f32Copies // persistent F32 copies for DequantBackward, or nil
 
 	pairs  []*pair
+	rows   *tokenRows // Config.TrainTokens, or nil
 	pairAt map[pairKey]*pair
 	gradOf map[tensor]tensor
 
@@ -303,6 +307,10 @@ func NewTrainer(basePath string, cfg Config) (*Trainer, error) {
 		return nil, err
 	}
 	t.initPairs()
+	if err := t.makeTokenRows(); err != nil {
+		t.Close()
+		return nil, err
+	}
 	if t.cfg.DequantBackward && !t.cfg.Checkpointing && t.be.isCPU {
 		if err := t.makeF32Copies(); err != nil {
 			t.Close()
@@ -405,6 +413,8 @@ func (t *Trainer) Close() error {
 	t.pctx.free()
 	t.gctxT.free()
 	t.mctx.free()
+	t.rows.free()
+	t.rows = nil
 	t.f32.free()
 	t.f32 = nil
 	t.w.free()
@@ -412,6 +422,15 @@ func (t *Trainer) Close() error {
 	t.be.free()
 	t.be = nil
 	return nil
+}
+
+// TrainTokens are the token ids whose rows are trained (sorted), and
+// whether the output matrix is the embedding (one delta serves both).
+func (t *Trainer) TrainTokens() (ids []int32, tied bool) {
+	if t.rows == nil {
+		return nil, t.w != nil && t.w.t["output.weight"] == nil
+	}
+	return slices.Clone(t.rows.ids), t.rows.tied
 }
 
 // Device is the name of the ggml device the graphs run on ("CPU",
@@ -452,6 +471,13 @@ func (t *Trainer) NumParams() int {
 	n := 0
 	for _, p := range t.pairs {
 		n += p.rank * (p.nIn + p.nOut)
+	}
+	if r := t.rows; r != nil {
+		k := len(r.ids) * t.hp.nEmbd
+		n += k
+		if !r.tied {
+			n += k
+		}
 	}
 	return n
 }
@@ -588,13 +614,19 @@ func (t *Trainer) Gradient(rows []Row) (float64, map[string][]float32, error) {
 		out[p.base+".lora_a"] = getF32(p.ga)
 		out[p.base+".lora_b"] = getF32(p.gb)
 	}
-	C.ggml_backend_buffer_clear(t.gbuf, 0)
+	if r := t.rows; r != nil {
+		out[TokenRowsIn] = getF32(r.gin)
+		if !r.tied {
+			out[TokenRowsOut] = getF32(r.gout)
+		}
+	}
+	t.clearGrads()
 	return loss, out, nil
 }
 
 // accumulate zeroes the gradients and adds those of every micro-batch.
 func (t *Trainer) accumulate(batches []*batch, nl int, loss *float64) error {
-	C.ggml_backend_buffer_clear(t.gbuf, 0)
+	t.clearGrads()
 	for _, mb := range batches {
 		l, _, err := t.runBatch(mb, modeTrain, nl)
 		if err != nil {
@@ -605,11 +637,38 @@ func (t *Trainer) accumulate(batches []*batch, nl int, loss *float64) error {
 	return nil
 }
 
+// clearGrads zeroes every gradient accumulator.
+func (t *Trainer) clearGrads() {
+	C.ggml_backend_buffer_clear(t.gbuf, 0)
+	if r := t.rows; r != nil {
+		clearTensor(r.gin)
+		if !r.tied {
+			clearTensor(r.gout)
+		}
+	}
+}
+
+// paramSets lists every trainable tensor with its gradient accumulator and
+// AdamW moments.
+func (t *Trainer) paramSets() [][4]tensor {
+	var ps [][4]tensor
+	for _, p := range t.pairs {
+		ps = append(ps, [4]tensor{p.a, p.ga, p.ma, p.va}, [4]tensor{p.b, p.gb, p.mb, p.vb})
+	}
+	if r := t.rows; r != nil {
+		ps = append(ps, [4]tensor{r.in, r.gin, r.min, r.vin})
+		if !r.tied {
+			ps = append(ps, [4]tensor{r.out, r.gout, r.mout, r.vout})
+		}
+	}
+	return ps
+}
+
 // optimize clips the accumulated gradients to ClipNorm and applies one AdamW
 // step; it returns the gradient norm before clipping.
 func (t *Trainer) optimize(lr float64) (float64, error) {
-	n := len(t.pairs)
-	size := 16*n + 64
+	ps := t.paramSets()
+	size := 8*len(ps) + 64
 	g, err := newCtx(4*size, size)
 	if err != nil {
 		return 0, err
@@ -624,14 +683,12 @@ func (t *Trainer) optimize(lr float64) (float64, error) {
 	C.ggml_set_input(clip)
 
 	var sumsq tensor
-	for _, p := range t.pairs {
-		for _, gr := range []tensor{p.ga, p.gb} {
-			s := C.ggml_sum(c, C.ggml_sqr(c, gr))
-			if sumsq == nil {
-				sumsq = s
-			} else {
-				sumsq = C.ggml_add(c, sumsq, s)
-			}
+	for _, q := range ps {
+		s := C.ggml_sum(c, C.ggml_sqr(c, q[1]))
+		if sumsq == nil {
+			sumsq = s
+		} else {
+			sumsq = C.ggml_add(c, sumsq, s)
 		}
 	}
 	norm := C.ggml_sqrt(c, sumsq)
@@ -643,14 +700,12 @@ func (t *Trainer) optimize(lr float64) (float64, error) {
 	if t.cfg.ClipNorm > 0 {
 		factor = C.ggml_clamp(c, C.ggml_div(c, clip, norm), -C.float(math.MaxFloat32), 1)
 	}
-	for _, p := range t.pairs {
-		for _, q := range [][4]tensor{{p.a, p.ga, p.ma, p.va}, {p.b, p.gb, p.mb, p.vb}} {
-			gr := q[1]
-			if factor != nil {
-				gr = C.ggml_mul(c, gr, factor)
-			}
-			C.ggml_build_forward_expand(gf, C.ggml_opt_step_adamw(c, q[0], gr, q[2], q[3], par))
+	for _, q := range ps {
+		gr := q[1]
+		if factor != nil {
+			gr = C.ggml_mul(c, gr, factor)
 		}
+		C.ggml_build_forward_expand(gf, C.ggml_opt_step_adamw(c, q[0], gr, q[2], q[3], par))
 	}
 	cfg := &t.cfg
 	it := float64(t.step + 1)

@@ -21,6 +21,19 @@ const (
 	loraSuffixB = ".lora_b"
 )
 
+// Trained token rows of a model whose output matrix is its token embedding
+// (tied), which a llama.cpp LoRA cannot express (its output head would apply
+// an embedding LoRA as a projection one): the adapter carries the rows'
+// deltas as TensorTokenRows, F32 [n_embd, K], for the token ids under
+// KeyTokenRowIDs. Merging adds column k to row ids[k] of token_embd, which
+// changes the input embedding and the output logits alike. llama.cpp refuses
+// such an adapter ("unexpected suffix"); untied models get ordinary LoRA
+// pairs on token_embd and output instead.
+const (
+	TensorTokenRows = TensorTokenEmbd + ".token_rows"
+	KeyTokenRowIDs  = "spectrum.token_rows.ids"
+)
+
 // LoRAPair is one adapted base weight: W' = W + scale·B·A in PyTorch terms
 // (for the token embedding, rows of A are gathered per token; see MergeDelta).
 type LoRAPair struct {
@@ -35,6 +48,17 @@ type LoRAInfo struct {
 	Arch  string
 	Alpha float32 // adapter.lora.alpha; 0 means no alpha scaling
 	Pairs []LoRAPair
+	// TokenRows is the tied token rows' tensor (TensorTokenRows) and
+	// TokenIDs their ids, or nil.
+	TokenRows *TensorInfo
+	TokenIDs  []int32
+}
+
+// HasTokenRows reports whether an adapter file carries tied token rows
+// (TensorTokenRows), which llama.cpp cannot load: fold them in with Merge.
+func HasTokenRows(f *File) bool {
+	_, ok := f.Tensor(TensorTokenRows)
+	return ok
 }
 
 // Scale returns the factor llama.cpp multiplies a pair's B·A by for a user
@@ -95,6 +119,11 @@ func InspectLoRA(base, adapter *File) (*LoRAInfo, error) {
 			name, half = strings.TrimSuffix(t.Name, loraSuffixB), 1
 		case strings.HasSuffix(t.Name, "_norm.weight"):
 			continue // llama.cpp ignores them too
+		case t.Name == TensorTokenRows:
+			if err := info.tokenRows(base, adapter, t); err != nil {
+				return nil, fail("%v", err)
+			}
+			continue
 		default:
 			return nil, fail("tensor %s is neither a .lora_a nor a .lora_b", t.Name)
 		}
@@ -105,7 +134,7 @@ func InspectLoRA(base, adapter *File) (*LoRAInfo, error) {
 		h[half] = t
 		halves[name] = h
 	}
-	if len(order) == 0 {
+	if len(order) == 0 && info.TokenRows == nil {
 		return nil, fail("no LoRA tensors")
 	}
 	for _, name := range order {
@@ -137,6 +166,32 @@ func InspectLoRA(base, adapter *File) (*LoRAInfo, error) {
 		info.Pairs = append(info.Pairs, LoRAPair{Base: name, A: a, B: b, Rank: int(r)})
 	}
 	return info, nil
+}
+
+// tokenRows checks the tied token rows t against the base model.
+func (l *LoRAInfo) tokenRows(base, adapter *File, t *TensorInfo) error {
+	emb, ok := base.Tensor(TensorTokenEmbd)
+	if !ok {
+		return fmt.Errorf("the base model has no %s", TensorTokenEmbd)
+	}
+	if _, untied := base.Tensor(TensorOutput); untied {
+		return fmt.Errorf("%s holds token rows for a model with tied output, but %s has its own %s", TensorTokenRows, base.pathOr(), TensorOutput)
+	}
+	v, ok := adapter.Value(KeyTokenRowIDs)
+	ids, isInts := v.([]int32)
+	if !ok || !isInts {
+		return fmt.Errorf("%s without its token ids (%s)", TensorTokenRows, KeyTokenRowIDs)
+	}
+	if t.Type != TypeF32 || len(t.Shape) != 2 || t.Shape[0] != emb.Shape[0] || t.Shape[1] != uint64(len(ids)) {
+		return fmt.Errorf("%s is %v %v, want F32 [%d, %d]", TensorTokenRows, t.Type, t.Shape, emb.Shape[0], len(ids))
+	}
+	for _, id := range ids {
+		if id < 0 || uint64(id) >= emb.Shape[1] {
+			return fmt.Errorf("token row id %d is outside the vocabulary (%d)", id, emb.Shape[1])
+		}
+	}
+	l.TokenRows, l.TokenIDs = t, ids
+	return nil
 }
 
 // MergeDelta adds scale·ΔW of one LoRA pair to the base weight w (row-major
@@ -226,6 +281,9 @@ type MergedAdapter struct {
 	Alpha   float32
 	Ranks   []int // distinct ranks
 	Tensors int   // adapted base tensors
+	// TokenRows counts the tied token rows added to token_embd (at the user
+	// scale: the rows are stored as deltas, with no alpha/rank factor).
+	TokenRows int
 }
 
 // MergeResult describes a finished merge.
@@ -274,6 +332,12 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 		scale float32
 	}
 	uses := map[string][]use{}
+	type rowUse struct {
+		f     *File
+		info  *LoRAInfo
+		scale float32
+	}
+	var rows []rowUse // tied token rows: added to token_embd, kept tied
 	res := &MergeResult{}
 	for _, ma := range opts.Adapters {
 		af, err := Open(ma.Path)
@@ -286,6 +350,10 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 			return nil, err
 		}
 		rep := MergedAdapter{Path: ma.Path, Scale: ma.Scale, Alpha: li.Alpha, Tensors: len(li.Pairs)}
+		if li.TokenRows != nil {
+			rows = append(rows, rowUse{af, li, ma.Scale})
+			rep.TokenRows = len(li.TokenIDs)
+		}
 		ranks := map[int]bool{}
 		for _, p := range li.Pairs {
 			uses[p.Base] = append(uses[p.Base], use{af, li, p, li.Scale(p, ma.Scale)})
@@ -299,7 +367,7 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 	}
 	for i := range base.Tensors {
 		t := &base.Tensors[i]
-		if len(uses[t.Name]) == 0 {
+		if len(uses[t.Name]) == 0 && !(t.Name == TensorTokenEmbd && len(rows) > 0) {
 			continue
 		}
 		if !CanDequantize(t.Type) {
@@ -353,7 +421,11 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 			return nil, err
 		}
 		us := uses[t.Name]
-		decode := len(us) > 0 || (opts.Dequantize && t.Type.BlockSize() > 1 && CanDequantize(t.Type) && len(t.Shape) >= 2)
+		var rs []rowUse
+		if t.Name == TensorTokenEmbd {
+			rs = rows
+		}
+		decode := len(us) > 0 || len(rs) > 0 || (opts.Dequantize && t.Type.BlockSize() > 1 && CanDequantize(t.Type) && len(t.Shape) >= 2)
 		if !decode {
 			if t.Type.BlockSize() > 1 {
 				keptQuantized = true
@@ -383,6 +455,18 @@ func Merge(basePath, outPath string, opts MergeOptions) (*MergeResult, error) {
 					}
 					if err := MergeDelta(data, nIn, nOut, u.pair.Rank, a, b, u.scale, t.Name == TensorTokenEmbd); err != nil {
 						return fmt.Errorf("models: merging %s: %w", t.Name, err)
+					}
+				}
+				for _, r := range rs {
+					d, err := r.f.TensorFloats(TensorTokenRows)
+					if err != nil {
+						return err
+					}
+					for k, id := range r.info.TokenIDs {
+						row := data[int(id)*nIn : (int(id)+1)*nIn]
+						for e := range row {
+							row[e] += r.scale * d[k*nIn+e]
+						}
 					}
 				}
 				err = writeFloats(out, opts.Type, data)
