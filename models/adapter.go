@@ -21,6 +21,7 @@ type AdapterInfo struct {
 	Targets      []string          `json:"targets"`      // adapted weights by kind: attn_q, ffn_down, token_embd, …
 	Layers       int               `json:"layers"`       // blocks with at least one adapted weight
 	Pairs        int               `json:"pairs"`        // adapted weights
+	TokenRows    []int32           `json:"token_rows"`   // ids of trained token rows (spectrum.token_rows.ids), or none
 	Params       uint64            `json:"params"`       // values in the adapter's tensors
 	Provenance   map[string]string `json:"provenance"`   // spectrum.* metadata (base sha256, hyper-parameters, steps, …)
 }
@@ -69,6 +70,9 @@ func DescribeAdapter(f *File) (*AdapterInfo, error) {
 	}
 	slices.Sort(a.Ranks)
 	a.Layers = len(layers)
+	if v, ok := f.Value(KeyTokenRowIDs); ok {
+		a.TokenRows, _ = v.([]int32)
+	}
 	for _, kv := range f.Metadata {
 		if k, ok := strings.CutPrefix(kv.Key, "spectrum."); ok {
 			a.Provenance[k] = fmt.Sprint(kv.Value)

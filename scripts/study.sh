@@ -74,12 +74,29 @@ done < "$CONFIGS"
 [ ${#names[@]} -gt 0 ] || { echo "study: no configuration to evaluate" >&2; exit 1; }
 [ "$TRAIN_ONLY" = 1 ] && exit 0
 
-CMP=(--format colon --compare "$BASE@spectrum")
+# A configuration's model: the base with its adapter, or, when it trains
+# token rows (which a llama.cpp adapter cannot carry for Gemma's tied
+# embedding), the base with the adapter merged in and requantized to the
+# base's types (spectrum merge --type same).
+model_of() { # config adapter.gguf
+	local ttok
+	ttok=$(awk -F'\t' -v n="$1" '$1==n{print $11}' "$CONFIGS")
+	if [ -n "$ttok" ] && [ "$ttok" != none ]; then
+		local m=${2%.gguf}-merged.gguf
+		[ -f "$m" ] || "$S" merge "$BASE" --lora "$2" -o "$m" --type same >&2
+		echo "$m@spectrum"
+	else
+		echo "$BASE+$2@spectrum"
+	fi
+}
+CMP=(--format colon --compare "$BASE@spectrum") # finals only: coverage
+CURVES=(--format colon --compare "$BASE@spectrum") # with SNAPSHOTS=1, learning-curve points too: steer, dist
 for n in "${names[@]}"; do
 	if [ "$SNAPSHOTS" = 1 ]; then
-		for f in $(ls -v "$OUT/runs/$n/$n"-step*.gguf 2>/dev/null); do CMP+=(--compare "$BASE+$f@spectrum"); done
+		for f in $(ls -v "$OUT/runs/$n/$n"-step*.gguf 2>/dev/null | grep -v -- -merged); do CURVES+=(--compare "$(model_of "$n" "$f")"); done
 	fi
-	CMP+=(--compare "$BASE+$OUT/runs/$n/$n.gguf@spectrum")
+	CMP+=(--compare "$(model_of "$n" "$OUT/runs/$n/$n.gguf")")
+	CURVES+=(--compare "$(model_of "$n" "$OUT/runs/$n/$n.gguf")")
 done
 for n in "${names[@]}"; do
 	tasks=$(awk -F'\t' -v n="$n" '$1==n{print $6}' "$CONFIGS")
@@ -89,11 +106,11 @@ for n in "${names[@]}"; do
 done
 "$S" suite generate ${HELDOUT//,/ } --rows "$STEER_ROWS" --seed 7 -o "$OUT/heldout.jsonl"
 echo "== held-out steerability" >&2
-"$S" eval steer "$BASE" --rows "$OUT/heldout.jsonl" --select-max-len 512 "${CMP[@]}" -o "$OUT/steer.json" --plot "$OUT/curves.svg" > "$OUT/steer.md"
+"$S" eval steer "$BASE" --rows "$OUT/heldout.jsonl" --select-max-len 512 "${CURVES[@]}" -o "$OUT/steer.json" --plot "$OUT/curves.svg" > "$OUT/steer.md"
 echo "== coverage" >&2
 "$S" eval coverage "$BASE" -n "$COV_N" "${CMP[@]}" -o "$OUT/coverage.json" > "$OUT/coverage.md"
 echo "== distributional alignment" >&2
-"$S" eval dist "$BASE" --tasks urn,states --n-rows "$DIST_ROWS" "${CMP[@]}" -o "$OUT/dist.json" > "$OUT/dist.md"
+"$S" eval dist "$BASE" --tasks urn,states --n-rows "$DIST_ROWS" "${CURVES[@]}" -o "$OUT/dist.json" > "$OUT/dist.md"
 cat "$OUT/steer.md" "$OUT/coverage.md" "$OUT/dist.md" > study/table.md
 python3 scripts/study_summary.py "$OUT" > study/summary.md
 python3 - "$OUT" "$STEER_ROWS" "$COV_N" "$DIST_ROWS" <<'PY'

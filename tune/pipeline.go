@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,11 @@ type Config struct {
 	Epochs, MaxSteps       int
 	GradAccum, BatchTokens int
 	Warmup                 float64
+
+	// TrainTokens makes token rows trainable (lora.Config.TrainTokens):
+	// "auto" the format's special tokens, "none" or "" none, or a
+	// comma-separated list of token texts, each one token of the vocabulary.
+	TrainTokens string
 
 	EvalTasks []string // held-out tasks (none: no evaluation)
 	EvalRows  int      // rows generated per held-out task
@@ -194,6 +200,14 @@ func Tune(ctx context.Context, c Config) (Summary, error) {
 		threads = llama.AutoThreads(m.NParams())
 	}
 	cfg := c.Trainer
+	ids, texts, err := ResolveTrainTokens(c.TrainTokens, f, m)
+	if err != nil {
+		return Summary{}, err
+	}
+	if len(ids) > 0 {
+		cfg.TrainTokens = ids
+		logf("trainable token rows: %s", strings.Join(texts, " "))
+	}
 	cfg.MaxSeqLen = c.MaxLength
 	cfg.Threads = threads
 	cfg.Seed = uint64(c.Seed)
@@ -224,9 +238,50 @@ func Tune(ctx context.Context, c Config) (Summary, error) {
 		EvalEvery: c.EvalEvery, Evaluate: evaluate, CheckpointDir: c.CheckpointDir, CheckpointEvery: c.CheckpointEvery, SaveEvery: c.SaveEvery,
 		CheckpointInterval: c.CheckpointInterval, Resume: c.Resume, ResumeExtend: c.ResumeExtend,
 		Output: c.Output, Inputs: c.RowsFiles,
-		Metadata: map[string]string{"format": format.Describe(f), "tasks": strings.Join(taskNames, ","), "eval_tasks": strings.Join(c.EvalTasks, ",")},
-		Logf:     logf, Progress: c.Progress,
+		Metadata: map[string]string{"format": format.Describe(f), "tasks": strings.Join(taskNames, ","), "eval_tasks": strings.Join(c.EvalTasks, ","),
+			"train_tokens": strings.Join(texts, " ")},
+		Logf: logf, Progress: c.Progress,
 	})
+}
+
+// ResolveTrainTokens turns a --train-tokens value into token ids and their
+// texts: "auto" is the format's special tokens (the spectrum format's turn
+// tokens; an error for a format without any), "none" or "" nothing, and
+// otherwise a comma-separated list of token texts, each of which must be one
+// token of m's vocabulary.
+func ResolveTrainTokens(spec string, f format.Format, m *llama.Model) ([]int32, []string, error) {
+	var texts []string
+	switch spec {
+	case "", "none":
+		return nil, nil, nil
+	case "auto":
+		rt, ok := f.(interface{ RequiredTokens() []string })
+		if ok {
+			texts = rt.RequiredTokens()
+		}
+		if len(texts) == 0 {
+			return nil, nil, fmt.Errorf("--train-tokens auto: the %s format has no special tokens; list the tokens to train", f.Name())
+		}
+	default:
+		for _, t := range strings.Split(spec, ",") {
+			if t == "" {
+				return nil, nil, fmt.Errorf("--train-tokens %q: an empty token", spec)
+			}
+			texts = append(texts, t)
+		}
+	}
+	ids := make([]int32, 0, len(texts))
+	for _, t := range texts {
+		id, ok := m.TokenID(t)
+		if !ok {
+			return nil, nil, fmt.Errorf("--train-tokens: %q is not one token of the model's vocabulary", t)
+		}
+		if slices.Contains(ids, int32(id)) {
+			return nil, nil, fmt.Errorf("--train-tokens: %q is given twice", t)
+		}
+		ids = append(ids, int32(id))
+	}
+	return ids, texts, nil
 }
 
 func cmpOr(a, b string) string {

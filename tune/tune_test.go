@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -430,6 +431,46 @@ func TestOutputsChecked(t *testing.T) {
 		err := tc.o.CheckOutputs()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.o, err, tc.want)
+		}
+	}
+}
+
+// TestResolveTrainTokens: --train-tokens values on the synthetic Gemma
+// vocabulary (which has the Gemma turn tokens).
+func TestResolveTrainTokens(t *testing.T) {
+	m := gemmaVocab(t)
+	spectrum, err := format.ForFamily("spectrum", string(format.FamilyGemma3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	colon, _ := format.ForFamily("colon", "")
+	sot, _ := m.TokenID("<start_of_turn>")
+	eot, _ := m.TokenID("<end_of_turn>")
+	for _, c := range []struct {
+		spec  string
+		f     format.Format
+		ids   []int32
+		texts []string
+		err   string
+	}{
+		{spec: "none", f: spectrum},
+		{spec: "", f: spectrum},
+		{spec: "auto", f: spectrum, ids: []int32{int32(sot), int32(eot)}, texts: []string{"<start_of_turn>", "<end_of_turn>"}},
+		{spec: "<end_of_turn>", f: colon, ids: []int32{int32(eot)}, texts: []string{"<end_of_turn>"}},
+		{spec: "auto", f: colon, err: "--train-tokens auto: the colon format has no special tokens; list the tokens to train"},
+		{spec: "<end_of_turn>,,x", f: spectrum, err: `--train-tokens "<end_of_turn>,,x": an empty token`},
+		{spec: "<end_of_turn>,not one token", f: spectrum, err: `--train-tokens: "not one token" is not one token of the model's vocabulary`},
+		{spec: "<end_of_turn>,<end_of_turn>", f: spectrum, err: `--train-tokens: "<end_of_turn>" is given twice`},
+	} {
+		ids, texts, err := ResolveTrainTokens(c.spec, c.f, m)
+		if c.err != "" {
+			if err == nil || err.Error() != c.err {
+				t.Errorf("%q (%s): error %v, want %q", c.spec, c.f.Name(), err, c.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(ids, c.ids) || !slices.Equal(texts, c.texts) {
+			t.Errorf("%q (%s) = %v %q, %v; want %v %q", c.spec, c.f.Name(), ids, texts, err, c.ids, c.texts)
 		}
 	}
 }

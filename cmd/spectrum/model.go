@@ -215,6 +215,13 @@ func adapterInfo(w io.Writer, f *models.File, base string, asJSON bool) error {
 	}
 	row("rank", strings.Join(ranks, ", "))
 	row("alpha", a.Alpha)
+	if len(a.TokenRows) > 0 {
+		how := "LoRA pairs on token_embd and output"
+		if models.HasTokenRows(f) {
+			how = "for a tied embedding: llama.cpp cannot load them, fold them in with merge"
+		}
+		row("token rows", fmt.Sprintf("%d trained (%s)", len(a.TokenRows), how))
+	}
 	row("parameters", humanCount(a.Params))
 	keys := slices.Sorted(maps.Keys(a.Provenance))
 	if len(keys) == 0 {

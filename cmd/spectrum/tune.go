@@ -32,7 +32,7 @@ type tuneFlags struct {
 	ckptMinutes                     float64
 	resume, resumeExtend            bool
 	checkpointing                   bool
-	dequant                         string
+	dequant, trainTokens            string
 	seed                            int64
 	device                          string
 }
@@ -79,6 +79,7 @@ metadata, and loads in llama.cpp (--lora).`,
 	f.IntVar(&o.maxLength, "max-length", 1024, "tokens per row")
 	f.IntVar(&o.rank, "rank", 16, "LoRA rank")
 	f.Float64Var(&o.alpha, "alpha", 32, "LoRA alpha (scale alpha/rank)")
+	f.StringVar(&o.trainTokens, "train-tokens", "none", "token rows of the embedding and output to train: auto (the format's special tokens), none, or TOKEN,…")
 	f.StringVar(&o.targets, "targets", strings.Join(lora.Targets, ","), "projections to adapt")
 	f.Float64Var(&o.lr, "lr", 1e-4, "peak learning rate")
 	f.StringVar(&o.schedule, "schedule", "cosine", "learning-rate schedule after warmup: constant, linear or cosine")
@@ -127,7 +128,7 @@ func runTune(cmd *cobra.Command, g *globalOptions, o *tuneFlags, base string) er
 	cfg := tune.Config{
 		Base: base, Output: o.out, Tasks: o.tasks, RowsFiles: o.rowsFiles, RowsPerTask: o.rowsPerTask,
 		DescriptionProb: o.descProb, Format: o.formatName, MaxLength: o.maxLength, Seed: o.seed,
-		Trainer: tc, Dequant: o.dequant,
+		Trainer: tc, Dequant: o.dequant, TrainTokens: o.trainTokens,
 		Epochs: o.epochs, MaxSteps: o.maxSteps, GradAccum: o.gradAccum, BatchTokens: o.batchTokens, Warmup: o.warmup,
 		EvalTasks: o.evalTasks, EvalRows: o.evalRows, EvalEvery: o.evalEvery,
 		CheckpointDir: o.ckptDir, CheckpointEvery: o.ckptEvery, SaveEvery: o.saveEvery, CheckpointInterval: time.Duration(o.ckptMinutes * float64(time.Minute)),
