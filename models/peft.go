@@ -48,6 +48,11 @@ var peftModules = map[string]string{
 // state dict (PeftModel → the model → its decoder's layers).
 const peftKeyPrefix = "base_model.model.model.layers."
 
+// peftTokensKey is where PEFT keeps the rows of trainable_token_indices (a
+// LoRA's trainable tokens, on the input embedding; a tied lm_head follows
+// it): the rows' new values [K, n_embd], not their differences.
+const peftTokensKey = "base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta"
+
 // permutedQK reports whether llama.cpp's converter permuted the rows of
 // attn_q and attn_k for an architecture (convert_hf_to_gguf.py's
 // LlamaModel.permute, which convert_lora_to_gguf.py also applies to lora_B):
@@ -70,6 +75,9 @@ type PEFTConfig struct {
 	UseRSLoRA         bool           `json:"use_rslora"`
 	UseDoRA           bool           `json:"use_dora"`
 	ModulesToSave     []string       `json:"modules_to_save"`
+	// TrainableTokenIndices: PEFT's list of token ids (or a map from the
+	// embedding module's name to them) whose rows train.
+	TrainableTokenIndices any `json:"trainable_token_indices,omitempty"`
 	RankPattern       map[string]any `json:"rank_pattern"`
 	AlphaPattern      map[string]any `json:"alpha_pattern"`
 	InferenceMode     bool           `json:"inference_mode"`
@@ -192,6 +200,9 @@ func ExportPEFT(adapterPath, basePath, dir string) error {
 	tensors := map[string]safetensors.TensorView{}
 	modules, layers := map[string]bool{}, map[int]bool{}
 	for _, t := range ad.Tensors {
+		if t.Name == TensorTokenRows {
+			continue
+		}
 		baseName, ok := strings.CutSuffix(t.Name, loraSuffixB)
 		if !ok {
 			if _, isA := strings.CutSuffix(t.Name, loraSuffixA); !isA {
@@ -245,6 +256,28 @@ func ExportPEFT(adapterPath, basePath, dir string) error {
 		TargetModules: slices.Sorted(maps.Keys(modules)), Bias: "none",
 		RankPattern: map[string]any{}, AlphaPattern: map[string]any{}, InferenceMode: true, InitLoRAWeights: true,
 	}
+	if HasTokenRows(ad) {
+		// PEFT stores the rows' values: base rows plus our deltas.
+		if base == nil {
+			return fmt.Errorf("models: adapter %s: its token rows need the base model (--base): PEFT stores the rows' values, not their changes", adapterPath)
+		}
+		li, _ := InspectLoRA(base, ad) // checked above
+		vals, err := tokenRowValues(base, li.TokenIDs)
+		if err != nil {
+			return err
+		}
+		d, err := ad.TensorFloats(TensorTokenRows)
+		if err != nil {
+			return err
+		}
+		for i := range vals {
+			vals[i] += d[i]
+		}
+		if tensors[peftTokensKey], err = f32View(vals, []uint64{uint64(len(li.TokenIDs)), uint64(len(vals) / len(li.TokenIDs))}); err != nil {
+			return err
+		}
+		cfg.TrainableTokenIndices = li.TokenIDs
+	}
 	if base != nil {
 		cfg.BaseModel, _ = base.String("general.name")
 		arch, _ := base.String("general.architecture")
@@ -289,6 +322,40 @@ func f32View(v []float32, shape []uint64) (safetensors.TensorView, error) {
 		return tv, fmt.Errorf("models: %w", err)
 	}
 	return tv, nil
+}
+
+// tokenRowValues decodes rows ids of base's token embedding, row after row.
+func tokenRowValues(base *File, ids []int32) ([]float32, error) {
+	emb, ok := base.Tensor(TensorTokenEmbd)
+	if !ok || len(emb.Shape) != 2 {
+		return nil, fmt.Errorf("models: %s has no 2-D %s", base.pathOr(), TensorTokenEmbd)
+	}
+	if !CanDequantize(emb.Type) {
+		return nil, fmt.Errorf("models: %s of %s is %v, which cannot be decoded", TensorTokenEmbd, base.pathOr(), emb.Type)
+	}
+	e := int(emb.Shape[0])
+	rb, err := RowBytes(emb.Type, e)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := base.TensorSection(TensorTokenEmbd)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(ids)*e)
+	buf := make([]byte, rb)
+	for k, id := range ids {
+		if id < 0 || uint64(id) >= emb.Shape[1] {
+			return nil, fmt.Errorf("models: token id %d is outside the vocabulary (%d)", id, emb.Shape[1])
+		}
+		if _, err := sec.ReadAt(buf, int64(id)*int64(rb)); err != nil {
+			return nil, fmt.Errorf("models: reading %s row %d: %w", TensorTokenEmbd, id, err)
+		}
+		if err := DequantizeRow(emb.Type, buf, out[k*e:(k+1)*e]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // ImportPEFT converts a PEFT LoRA adapter directory dir into a llama.cpp
@@ -355,7 +422,13 @@ func ImportPEFT(dir, basePath, outPath string) error {
 	}
 	type pair struct{ a, b *safetensors.TensorView }
 	pairs := map[string]*pair{}
+	var tokenRows *safetensors.TensorView
 	for _, nt := range st.Tensors() {
+		if nt.Name == peftTokensKey {
+			tv := nt.TensorView
+			tokenRows = &tv
+			continue
+		}
 		rest, ok := strings.CutPrefix(nt.Name, peftKeyPrefix)
 		var ab string
 		if ok {
@@ -384,7 +457,7 @@ func ImportPEFT(dir, basePath, outPath string) error {
 			p.b = &tv
 		}
 	}
-	if len(pairs) == 0 {
+	if len(pairs) == 0 && tokenRows == nil {
 		return fail("no LoRA factors in %s", PEFTWeightsFile)
 	}
 	names := slices.Collect(maps.Keys(pairs))
@@ -400,6 +473,9 @@ func ImportPEFT(dir, basePath, outPath string) error {
 		if err := w.Set(kv.Key, kv.Value); err != nil {
 			return err
 		}
+	}
+	if err := importTokenRows(w, base, cfg.TrainableTokenIndices, tokenRows); err != nil {
+		return fail("%v", err)
 	}
 	for _, name := range names {
 		p := pairs[name]
@@ -441,6 +517,59 @@ func ImportPEFT(dir, basePath, outPath string) error {
 	}
 	w.Protect(basePath, filepath.Join(dir, PEFTWeightsFile), filepath.Join(dir, PEFTConfigFile))
 	return w.WriteFile(outPath)
+}
+
+// importTokenRows turns PEFT's trainable tokens (the rows' values under
+// trainable_token_indices) into the tied token rows of a GGUF adapter (their
+// differences from base's rows; see TensorTokenRows).
+func importTokenRows(w *Writer, base *File, indices any, rows *safetensors.TensorView) error {
+	if indices == nil && rows == nil {
+		return nil
+	}
+	if rows == nil {
+		return fmt.Errorf("trainable_token_indices is set but %s has no %s", PEFTWeightsFile, peftTokensKey)
+	}
+	list := indices
+	if m, ok := indices.(map[string]any); ok {
+		if len(m) != 1 || m["embed_tokens"] == nil {
+			return fmt.Errorf("trainable_token_indices %v: only the input embedding (embed_tokens) converts", indices)
+		}
+		list = m["embed_tokens"]
+	}
+	raw, ok := list.([]any)
+	if !ok || len(raw) == 0 {
+		return fmt.Errorf("trainable_token_indices %v is not a list of token ids", indices)
+	}
+	ids := make([]int32, len(raw))
+	for i, v := range raw {
+		f, ok := v.(float64)
+		if !ok || f != math.Trunc(f) || f < 0 || f > math.MaxInt32 {
+			return fmt.Errorf("trainable_token_indices: %v is not a token id", v)
+		}
+		ids[i] = int32(f)
+	}
+	if _, untied := base.Tensor(TensorOutput); untied {
+		return fmt.Errorf("trainable tokens convert only for a base whose output matrix is its embedding (tied); %s has its own %s", base.pathOr(), TensorOutput)
+	}
+	vals, err := tokenRowValues(base, ids)
+	if err != nil {
+		return err
+	}
+	e := len(vals) / len(ids)
+	if !slices.Equal(rows.Shape(), []uint64{uint64(len(ids)), uint64(e)}) {
+		return fmt.Errorf("%s has shape %v, want [%d, %d]", peftTokensKey, rows.Shape(), len(ids), e)
+	}
+	got, err := viewFloats(*rows)
+	if err != nil {
+		return err
+	}
+	for i := range vals {
+		vals[i] = got[i] - vals[i]
+	}
+	if err := w.Set(KeyTokenRowIDs, ids); err != nil {
+		return err
+	}
+	return w.AddF32(TensorTokenRows, []uint64{uint64(e), uint64(len(ids))}, vals)
 }
 
 // tensorOrder sorts block tensors by layer number, then kind.

@@ -1071,3 +1071,119 @@ func TestPairedStatsScipy(t *testing.T) {
 		t.Logf("n %d: p %.5g (scipy %s); interval [%.4f, %.4f] (scipy [%.4f, %.4f])", len(d), eval.SignFlipP(d, eval.PermutationResamples, 9), scipyP, lo, hi, res[i].CI[0], res[i].CI[1])
 	}
 }
+
+// TestTokenRowsParity: an adapter with trained token rows (the turn tokens
+// of the automatic format, tune --train-tokens auto) and LoRA factors,
+// exported with `adapter export` as a PEFT LoRA with trainable_token_indices,
+// gives PEFT's logits (rows through the embedding and the tied head) equal to
+// llama.cpp's on the adapter merged into the F32 base; importing the PEFT
+// directory back gives the same rows. Bound 1e-3 of the largest logit, as
+// TestAdapterParity.
+func TestTokenRowsParity(t *testing.T) {
+	for _, mod := range realModels {
+		t.Run(mod.name, func(t *testing.T) {
+			f32 := f32Copy(t, mod.path(t))
+			dir := t.TempDir()
+			vocab, f := vocabFormat(t, f32)
+			turn, _ := f.(interface{ RequiredTokens() []string })
+			var ids []int32
+			for _, tok := range turn.RequiredTokens() {
+				id, ok := vocab.TokenID(tok)
+				if !ok {
+					t.Fatalf("no token %q", tok)
+				}
+				ids = append(ids, int32(id))
+			}
+			base, err := models.Open(f32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			emb, _ := base.Tensor(models.TensorTokenEmbd)
+			base.Close()
+			e := int(emb.Shape[0])
+			// Deltas of about the size of an embedding entry (0.05): they move
+			// the logits visibly through both the input and the tied head.
+			rng := rand.New(rand.NewPCG(7, 8))
+			delta := make([]float32, e*len(ids))
+			for i := range delta {
+				delta[i] = float32(rng.NormFloat64() * 0.05)
+			}
+			write := func(path string, rows bool) {
+				llamatest.WriteAdapter(t, f32, path, llamatest.AdapterSpec{Alpha: 8, Rank: 4, Targets: projections(t, f32), Std: mod.loraStd, Seed: [2]uint64{3, 4},
+					Extra: func(w *models.Writer) {
+						if !rows {
+							return
+						}
+						if err := w.Set(models.KeyTokenRowIDs, ids); err != nil {
+							t.Fatal(err)
+						}
+						if err := w.AddF32(models.TensorTokenRows, []uint64{uint64(e), uint64(len(ids))}, delta); err != nil {
+							t.Fatal(err)
+						}
+					}})
+			}
+			ad, plain := filepath.Join(dir, "rows.gguf"), filepath.Join(dir, "plain.gguf")
+			write(ad, true)
+			write(plain, false)
+			exported := filepath.Join(dir, "peft")
+			if err := models.ExportPEFT(ad, f32, exported); err != nil {
+				t.Fatal(err)
+			}
+			prompt, err := vocab.Tokenize(turn.RequiredTokens()[0]+"user\nThree US states:"+turn.RequiredTokens()[1]+"\n", true, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				OK bool `json:"ok"`
+			}
+			out := filepath.Join(dir, "peft.f32")
+			runPy[result](t, "peft_logits.py", []any{map[string]any{"op": "load", "dir": exported, "ids": prompt, "out": out}}, f32)
+			merge := func(adapter string) []float32 {
+				m := filepath.Join(dir, filepath.Base(adapter)+"-merged.gguf")
+				if _, err := models.Merge(f32, m, models.MergeOptions{Adapters: []models.MergeAdapter{{Path: adapter, Scale: 1}}, Type: models.TypeF32}); err != nil {
+					t.Fatal(err)
+				}
+				return llamatest.TokenLogits(t, m, nil, prompt)
+			}
+			ours, hf, without := merge(ad), readF32File(t, out), merge(plain)
+			d := llamatest.RelMaxDiff(ours, hf)
+			effect := llamatest.RelMaxDiff(ours, without)
+			t.Logf("token rows: llama.cpp (merged) vs PEFT %.2g; the rows move the logits by %.2g", d, effect)
+			if d > 1e-3 {
+				t.Errorf("logits differ by %.3g of the largest", d)
+			}
+			if effect < 20e-3 {
+				t.Errorf("the token rows move the logits by only %.3g", effect)
+			}
+			back := filepath.Join(dir, "back.gguf")
+			if err := models.ImportPEFT(exported, f32, back); err != nil {
+				t.Fatal(err)
+			}
+			bf, err := models.Open(back)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bf.Close()
+			got, err := bf.TensorFloats(models.TensorTokenRows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// values = base + delta in float32, then minus base: exact to
+			// the rounding of the sum (≤ half an ulp of the row's entries).
+			if md, _ := maxAbsDiff(got, delta); md > 1e-6 {
+				t.Errorf("imported token rows differ from the exported ones by %.3g", md)
+			}
+		})
+	}
+}
+
+func maxAbsDiff(a, b []float32) (float64, int) {
+	var d float64
+	at := -1
+	for i := range a {
+		if x := math.Abs(float64(a[i] - b[i])); x > d {
+			d, at = x, i
+		}
+	}
+	return d, at
+}
