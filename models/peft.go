@@ -62,27 +62,27 @@ func permutedQK(arch string) bool { return arch == "llama" }
 // PEFTConfig is the part of PEFT's adapter_config.json this toolkit writes
 // and checks.
 type PEFTConfig struct {
-	PEFTType          string         `json:"peft_type"`
-	TaskType          string         `json:"task_type"`
-	BaseModel         string         `json:"base_model_name_or_path"`
-	R                 int            `json:"r"`
-	LoRAAlpha         float64        `json:"lora_alpha"`
-	TargetModules     []string       `json:"target_modules"`
-	LayersToTransform []int          `json:"layers_to_transform"`
-	LoRADropout       float64        `json:"lora_dropout"`
-	Bias              string         `json:"bias"`
-	FanInFanOut       bool           `json:"fan_in_fan_out"`
-	UseRSLoRA         bool           `json:"use_rslora"`
-	UseDoRA           bool           `json:"use_dora"`
-	ModulesToSave     []string       `json:"modules_to_save"`
+	PEFTType          string   `json:"peft_type"`
+	TaskType          string   `json:"task_type"`
+	BaseModel         string   `json:"base_model_name_or_path"`
+	R                 int      `json:"r"`
+	LoRAAlpha         float64  `json:"lora_alpha"`
+	TargetModules     []string `json:"target_modules"`
+	LayersToTransform []int    `json:"layers_to_transform"`
+	LoRADropout       float64  `json:"lora_dropout"`
+	Bias              string   `json:"bias"`
+	FanInFanOut       bool     `json:"fan_in_fan_out"`
+	UseRSLoRA         bool     `json:"use_rslora"`
+	UseDoRA           bool     `json:"use_dora"`
+	ModulesToSave     []string `json:"modules_to_save"`
 	// TrainableTokenIndices: PEFT's list of token ids (or a map from the
 	// embedding module's name to them) whose rows train.
-	TrainableTokenIndices any `json:"trainable_token_indices,omitempty"`
-	RankPattern       map[string]any `json:"rank_pattern"`
-	AlphaPattern      map[string]any `json:"alpha_pattern"`
-	InferenceMode     bool           `json:"inference_mode"`
-	InitLoRAWeights   bool           `json:"init_lora_weights"`
-	Revision          *string        `json:"revision"`
+	TrainableTokenIndices any            `json:"trainable_token_indices,omitempty"`
+	RankPattern           map[string]any `json:"rank_pattern"`
+	AlphaPattern          map[string]any `json:"alpha_pattern"`
+	InferenceMode         bool           `json:"inference_mode"`
+	InitLoRAWeights       bool           `json:"init_lora_weights"`
+	Revision              *string        `json:"revision"`
 }
 
 // qkHeads returns the head counts that llama.cpp's q/k row permutation
