@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -331,7 +333,24 @@ func SteerEvaluator(m *llama.Model, f format.Format, o SteerEvalOptions) (func(c
 		}
 		end := progress.Phase(o.Progress, fmt.Sprintf("held-out evaluation (%d tasks)", len(prepared)), o.Progress == nil)
 		defer end()
-		s, err := eval.NewScorer(m, eval.ScorerOptions{Threads: o.Threads, Adapters: []sample.AdapterSpec{{Path: adapter, Scale: 1}}})
+		model, ads := m, []sample.AdapterSpec{{Path: adapter, Scale: 1}}
+		if tied, err := hasTiedTokenRows(adapter); err != nil {
+			return nil, err
+		} else if tied {
+			// llama.cpp cannot load token rows of a tied embedding: score the
+			// adapter merged into an F16 copy of the base instead.
+			merged, err := mergeTemp(m.Path(), adapter)
+			if err != nil {
+				return nil, err
+			}
+			defer os.Remove(merged)
+			if model, err = llama.LoadModel(merged, llama.ModelParams{}); err != nil {
+				return nil, err
+			}
+			defer model.Close()
+			ads = nil
+		}
+		s, err := eval.NewScorer(model, eval.ScorerOptions{Threads: o.Threads, Adapters: ads})
 		if err != nil {
 			return nil, err
 		}
@@ -355,6 +374,32 @@ func SteerEvaluator(m *llama.Model, f format.Format, o SteerEvalOptions) (func(c
 		}
 		return out, nil
 	}, nil
+}
+
+// hasTiedTokenRows reports whether an adapter carries token rows of a tied
+// embedding (models.TensorTokenRows).
+func hasTiedTokenRows(adapter string) (bool, error) {
+	f, err := models.Open(adapter)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	return models.HasTokenRows(f), nil
+}
+
+// mergeTemp merges adapter into base as a temporary F16 model beside the
+// adapter and returns its path.
+func mergeTemp(base, adapter string) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(adapter), ".merged-*.gguf")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	os.Remove(tmp.Name()) // only the name was wanted: Merge writes the file atomically
+	if _, err := models.Merge(base, tmp.Name(), models.MergeOptions{Adapters: []models.MergeAdapter{{Path: adapter, Scale: 1}}, Type: models.TypeF16}); err != nil {
+		return "", err
+	}
+	return tmp.Name(), nil
 }
 
 func mean(x []float64) float64 {

@@ -474,3 +474,47 @@ func TestResolveTrainTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestTuneTiedTokenRows: Tune on a tied synthetic Gemma with --train-tokens
+// auto trains the turn tokens' rows, writes them as tied token rows, and its
+// held-out evaluation (which llama.cpp cannot run with such an adapter)
+// scores the adapter merged into the base instead.
+func TestTuneTiedTokenRows(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "gemma.gguf")
+	cfg := synthGemma()
+	// Six layers: llama.cpp cannot decode a one-layer Gemma 3 (its only,
+	// sliding-window layer leaves a KV cache without a buffer).
+	cfg.TiedOutput, cfg.NLayer = true, 6
+	if err := writeSynth(base, cfg); err != nil {
+		t.Fatal(err)
+	}
+	tc := lora.DefaultConfig()
+	tc.Rank, tc.LR = 4, 1e-2
+	out := filepath.Join(dir, "a.gguf")
+	sum, err := Tune(context.Background(), Config{
+		Base: base, Output: out, Tasks: []string{"coinflip"}, RowsPerTask: 8, DescriptionProb: -1, MaxLength: 96,
+		Trainer: tc, MaxSteps: 2, GradAccum: 2, TrainTokens: "auto", EvalTasks: []string{"negative_binomial"}, EvalRows: 2, Threads: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sum.Eval["loss_geq_1"]; !ok {
+		t.Errorf("no held-out evaluation: %v", sum.Eval)
+	}
+	f, err := models.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !models.HasTokenRows(f) {
+		t.Error("the adapter has no token rows")
+	}
+	if got, _ := f.String("spectrum.train_tokens"); got != "<start_of_turn> <end_of_turn>" {
+		t.Errorf("spectrum.train_tokens = %q", got)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".merged-*"))
+	if len(left) > 0 {
+		t.Errorf("temporary merged models left behind: %v", left)
+	}
+}
