@@ -64,11 +64,7 @@ func CoveragePrompt(f format.Format, m *llama.Model, t *suite.Task, variant stri
 		}
 		return m.Tokenize(text, true, true)
 	}
-	fm := make([]format.Message, len(msgs))
-	for i, msg := range msgs {
-		fm[i] = format.Message{Role: msg.Role, Content: msg.Content}
-	}
-	segs, err := f.Render(fm, true)
+	segs, err := f.Render(format.Messages(msgs), true)
 	if err != nil {
 		return nil, err
 	}

@@ -72,11 +72,7 @@ func SelectK(f format.Format, tok format.Tokenizer, task string, rows []suite.Ro
 }
 
 func renderRow(f format.Format, tok format.Tokenizer, r suite.Row) (format.Tokens, error) {
-	msgs := make([]format.Message, len(r.Messages))
-	for j, m := range r.Messages {
-		msgs[j] = format.Message{Role: m.Role, Content: m.Content}
-	}
-	_, t, err := format.RenderTokens(f, tok, msgs, false)
+	_, t, err := format.RenderTokens(f, tok, format.Messages(r.Messages), false)
 	return t, err
 }
 

@@ -58,6 +58,19 @@ type Message struct {
 	Content string `json:"content"`
 }
 
+// Messages converts messages of another package with the same fields
+// (suite.Message: a row's turns) for rendering.
+func Messages[M ~struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}](ms []M) []Message {
+	out := make([]Message, len(ms))
+	for i, m := range ms {
+		out[i] = Message(m)
+	}
+	return out
+}
+
 // Segment is one piece of rendered text. Loss marks a training target /
 // scored span. Segments are tokenized one by one (§3.1), so the boundaries
 // matter, not only the concatenated text.

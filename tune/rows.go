@@ -142,11 +142,7 @@ func PrepareRows(tok format.Tokenizer, f format.Format, tasks []*suite.Task, imp
 	out := make([]Prepared, 0, len(rows))
 	for i := range rows {
 		r := &rows[i]
-		msgs := make([]format.Message, len(r.Messages))
-		for k, m := range r.Messages {
-			msgs[k] = format.Message{Role: m.Role, Content: m.Content}
-		}
-		segs, err := f.Render(msgs, false)
+		segs, err := f.Render(format.Messages(r.Messages), false)
 		if err != nil {
 			return nil, st, fmt.Errorf("row %d (%s): %w", i+1, r.Task, err)
 		}

@@ -113,11 +113,7 @@ func runFormat(cmd *cobra.Command, g *globalOptions, o *formatOptions, modelPath
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for i, row := range rows {
-		msgs := make([]format.Message, len(row.Messages))
-		for j, mm := range row.Messages {
-			msgs[j] = format.Message{Role: mm.Role, Content: mm.Content}
-		}
-		segs, err := f.Render(msgs, o.Prompt)
+		segs, err := f.Render(format.Messages(row.Messages), o.Prompt)
 		if err != nil {
 			return fmt.Errorf("row %d (%s): %w", i+1, row.Task, err)
 		}

@@ -236,7 +236,7 @@ func runSample(cmd *cobra.Command, g *globalOptions, o *sampleOptions, modelPath
 				return err
 			}
 			for _, r := range rs {
-				rows = append(rows, toFormatMessages(r.Messages))
+				rows = append(rows, format.Messages(r.Messages))
 				tasks = append(tasks, r.Task)
 			}
 		} else {
@@ -441,14 +441,6 @@ func flagMessages(desc string, examples []string, input string) ([]format.Messag
 		return nil, fmt.Errorf("nothing to prompt with: give --description, --example, --input, -p or --rows")
 	}
 	return msgs, nil
-}
-
-func toFormatMessages(ms []suite.Message) []format.Message {
-	out := make([]format.Message, len(ms))
-	for i, m := range ms {
-		out[i] = format.Message{Role: m.Role, Content: m.Content}
-	}
-	return out
 }
 
 // printCounts prints distinct outputs by count with share and bar, then the

@@ -103,7 +103,7 @@ func runSuiteExport(cmd *cobra.Command, g *globalOptions, o *suiteExportOptions,
 			if row.Distributional() {
 				return fmt.Errorf("%s row %d (%s): a distributional prompt row has no outputs to train on", rowsPath, i+1, row.Task)
 			}
-			segs, err := f.Render(toFormatMessages(row.Messages), false)
+			segs, err := f.Render(format.Messages(row.Messages), false)
 			if err != nil {
 				return fmt.Errorf("%s row %d (%s): %w", rowsPath, i+1, row.Task, err)
 			}

@@ -552,11 +552,7 @@ func trainRows(t *testing.T, path string) []lora.Row {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs := make([]format.Message, len(rs[0].Messages))
-		for j, mm := range rs[0].Messages {
-			msgs[j] = format.Message{Role: mm.Role, Content: mm.Content}
-		}
-		_, toks, err := format.RenderTokens(f, m, msgs, false)
+		_, toks, err := format.RenderTokens(f, m, format.Messages(rs[0].Messages), false)
 		if err != nil {
 			t.Fatal(err)
 		}
