@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spectrumkit/spectrum/models/synth"
 )
 
 // TestBadModelFiles: every malformed input is an error naming the problem,
@@ -52,6 +54,17 @@ func TestBadModelFiles(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("gemma3 without a global layer", func(t *testing.T) {
+		p := filepath.Join(dir, "g1.gguf")
+		if err := synth.Write(p, synth.Config{Arch: "gemma3", NEmbd: 64, NFF: 128, NLayer: 1, NHead: 2, HeadDim: 32, Seed: 1}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadModel(p, ModelParams{})
+		if err == nil || !strings.Contains(err.Error(), "every one of its 1 Gemma 3 layers is a sliding-window layer") {
+			t.Errorf("LoadModel: %v", err)
+		}
+	})
 
 	t.Run("vocab-only model used for generation", func(t *testing.T) {
 		m := loadModel(t, "vocab/ggml-vocab-llama-spm.gguf", ModelParams{VocabOnly: true})

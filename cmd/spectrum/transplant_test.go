@@ -13,7 +13,7 @@ import (
 
 func tpSynth(t *testing.T, path string, seed uint64, turns []string) {
 	t.Helper()
-	if err := synth.Write(path, synth.Config{Arch: "gemma3", NEmbd: 64, NFF: 96, NLayer: 1, NHead: 2, NHeadKV: 1, HeadDim: 32,
+	if err := synth.Write(path, synth.Config{Arch: "gemma3", NEmbd: 64, NFF: 96, NLayer: 6, NHead: 2, NHeadKV: 1, HeadDim: 32,
 		NCtx: 256, ExtraSpecialTokens: turns, Seed: seed, TiedOutput: true}); err != nil {
 		t.Fatal(err)
 	}
