@@ -3,7 +3,7 @@
 // its adapter was written (tune --save-every), with the base model in the
 // colon format (the reference) and in the spectrum format as horizontal lines.
 //
-//	go run ./scripts/curves study/out study/curves.svg
+//	go run ./scripts/curves study/out study/curves.svg   (or .png)
 //
 // It reads OUT/steer.json and OUT/dist.json (eval --compare with the
 // snapshots, scripts/study.sh with SNAPSHOTS=1) and each run's
@@ -29,6 +29,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
@@ -152,13 +153,21 @@ func run(out, svg string) error {
 	}
 	for i, metric := range metrics {
 		pl := plot.New()
-		pl.Title.Text = metric
+		pl.Title.Text = metric + " (lower is better)"
 		pl.X.Label.Text = "training tokens (thousands)"
 		pl.Legend.Top = true
 		pl.Legend.TextStyle.Font.Size = vg.Points(7)
 		maxX := 0.0
+		// Step 0 of every run is the base model in the spectrum format (LoRA
+		// B and the token-row deltas start at 0).
+		var start []plotter.XY
+		for _, p := range points {
+			if v, ok := p.values[metric]; ok && p.config == "" && p.format == "spectrum" {
+				start = append(start, plotter.XY{X: 0, Y: v})
+			}
+		}
 		for ci, c := range configs {
-			var xy plotter.XYs
+			xy := plotter.XYs(slices.Clone(start))
 			for _, p := range points {
 				v, ok := p.values[metric]
 				if p.config != c || !ok {
@@ -209,7 +218,10 @@ func run(out, svg string) error {
 		plots[i/cols][i%cols] = pl
 	}
 	w, h := 5*vg.Inch*vg.Length(cols), 3.6*vg.Inch*vg.Length(rows)
-	c := vgsvg.New(w, h)
+	var c vg.CanvasWriterTo = vgsvg.New(w, h)
+	if strings.HasSuffix(svg, ".png") {
+		c = vgimg.PngCanvas{Canvas: vgimg.New(w, h)}
+	}
 	dc := draw.New(c)
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
