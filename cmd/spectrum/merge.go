@@ -135,7 +135,7 @@ func runMerge(cmd *cobra.Command, g *globalOptions, basePath string, o *mergeOpt
 		}}
 	report := func(res *models.MergeResult) {
 		for _, a := range res.Adapters {
-			g.logf("adapter %s: scale %g, alpha %g, rank %v, %d tensors", a.Path, a.Scale, a.Alpha, a.Ranks, a.Tensors)
+			g.logf("adapter %s: scale %g, alpha %g, rank %v, %d tensors, %d token rows", a.Path, a.Scale, a.Alpha, a.Ranks, a.Tensors, a.TokenRows)
 		}
 		for _, n := range res.Notes {
 			g.logf("note: %s", n)
