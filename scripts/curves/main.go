@@ -197,6 +197,15 @@ func run(out, svg string) error {
 			pl.Add(l, s)
 			pl.Legend.Add(c+" (spectrum)", l, s)
 		}
+		// The axis spans the trained points and the base in colon; the
+		// untuned base in the spectrum format (step 0) is often far above
+		// (it has never seen the format) and is then cut off.
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, p := range points {
+			if v, ok := p.values[metric]; ok && (p.config != "" || p.format == "colon") {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+		}
 		for _, p := range points {
 			v, ok := p.values[metric]
 			if p.config != "" || !ok {
@@ -214,6 +223,9 @@ func run(out, svg string) error {
 			}
 			pl.Add(ref)
 			pl.Legend.Add("base ("+p.format+")", ref)
+		}
+		if pad := (hi - lo) * 0.15; hi > lo { // after every Add, which widens the axes
+			pl.Y.Min, pl.Y.Max = lo-pad, hi+pad
 		}
 		plots[i/cols][i%cols] = pl
 	}
