@@ -109,13 +109,7 @@ func TestTokenRows(t *testing.T) {
 			if err := other.LoadCheckpoint(ck); err != nil {
 				t.Fatal(err)
 			}
-			for _, name := range names {
-				a, _ := tr.findState(name)
-				b, _ := other.findState(name)
-				if !slices.Equal(getF32(a), getF32(b)) {
-					t.Errorf("%s differs after the checkpoint round trip", name)
-				}
-			}
+			sameRows(t, tr, other, names, 0, "the checkpoint round trip")
 			plain := newTestTrainer(t, path, func(c *Config) { c.Rank = 4 })
 			if err := plain.LoadCheckpoint(ck); err == nil || !strings.Contains(err.Error(), "token rows") {
 				t.Errorf("a trainer without token rows loads the checkpoint: %v", err)
@@ -129,13 +123,7 @@ func TestTokenRows(t *testing.T) {
 			if err := fresh.LoadAdapter(adapter); err != nil {
 				t.Fatal(err)
 			}
-			for _, name := range names {
-				a, _ := tr.findState(name)
-				b, _ := fresh.findState(name)
-				if d, s := maxDiff(getF32(a), getF32(b)); d > 1e-6*s {
-					t.Errorf("%s after LoadAdapter differs by %.3g of %.3g", name, d, s)
-				}
-			}
+			sameRows(t, tr, fresh, names, 1e-6, "LoadAdapter") // the untied form is rescaled by K/alpha and back
 			probe := testIDs(24, 200, 9)
 			probe[4], probe[9] = ids[0], ids[1]
 			want, err := tr.Logits(probe)
@@ -205,6 +193,19 @@ func copyPairs(t *testing.T, src, dst *Trainer) {
 	for i, p := range src.pairs {
 		setF32(dst.pairs[i].a, getF32(p.a))
 		setF32(dst.pairs[i].b, getF32(p.b))
+	}
+}
+
+// sameRows checks that b's token-row tensors equal a's to tol of the
+// largest value (0: exactly).
+func sameRows(t *testing.T, a, b *Trainer, names []string, tol float64, after string) {
+	t.Helper()
+	for _, name := range names {
+		x, _ := a.findState(name)
+		y, _ := b.findState(name)
+		if d, s := maxDiff(getF32(x), getF32(y)); d > tol*s {
+			t.Errorf("%s after %s differs by %.3g of %.3g", name, after, d, s)
+		}
 	}
 }
 

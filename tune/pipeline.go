@@ -343,7 +343,7 @@ func SteerEvaluator(m *llama.Model, f format.Format, o SteerEvalOptions) (func(c
 			if err != nil {
 				return nil, err
 			}
-			defer os.Remove(merged)
+			defer os.RemoveAll(filepath.Dir(merged))
 			if model, err = llama.LoadModel(merged, llama.ModelParams{}); err != nil {
 				return nil, err
 			}
@@ -390,16 +390,16 @@ func hasTiedTokenRows(adapter string) (bool, error) {
 // mergeTemp merges adapter into base as a temporary F16 model beside the
 // adapter and returns its path.
 func mergeTemp(base, adapter string) (string, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(adapter), ".merged-*.gguf")
+	dir, err := os.MkdirTemp(filepath.Dir(adapter), ".merged-*")
 	if err != nil {
 		return "", err
 	}
-	tmp.Close()
-	os.Remove(tmp.Name()) // only the name was wanted: Merge writes the file atomically
-	if _, err := models.Merge(base, tmp.Name(), models.MergeOptions{Adapters: []models.MergeAdapter{{Path: adapter, Scale: 1}}, Type: models.TypeF16}); err != nil {
+	out := filepath.Join(dir, "merged.gguf")
+	if _, err := models.Merge(base, out, models.MergeOptions{Adapters: []models.MergeAdapter{{Path: adapter, Scale: 1}}, Type: models.TypeF16}); err != nil {
+		os.RemoveAll(dir)
 		return "", err
 	}
-	return tmp.Name(), nil
+	return out, nil
 }
 
 func mean(x []float64) float64 {
